@@ -27,12 +27,8 @@ pub struct BBox {
 }
 
 impl BBox {
-    pub const EMPTY: BBox = BBox {
-        min_lon: f64::INFINITY,
-        min_lat: f64::INFINITY,
-        max_lon: f64::NEG_INFINITY,
-        max_lat: f64::NEG_INFINITY,
-    };
+    pub const EMPTY: BBox =
+        BBox { min_lon: f64::INFINITY, min_lat: f64::INFINITY, max_lon: f64::NEG_INFINITY, max_lat: f64::NEG_INFINITY };
 
     pub fn extend(&mut self, p: Point) {
         self.min_lon = self.min_lon.min(p.lon);
@@ -185,9 +181,7 @@ impl Geometry {
         let polygons = match kind {
             "Polygon" => vec![parse_polygon(coords, "coordinates", &mut budget)?],
             "MultiPolygon" => {
-                let list = coords
-                    .as_array()
-                    .ok_or_else(|| GeometryError::Shape { path: "coordinates".into() })?;
+                let list = coords.as_array().ok_or_else(|| GeometryError::Shape { path: "coordinates".into() })?;
                 if list.is_empty() {
                     return Err(GeometryError::Shape { path: "coordinates".into() });
                 }
@@ -275,7 +269,10 @@ fn parse_ring(value: &Value, path: &str, budget: &mut usize) -> Result<Ring, Geo
         let lat = arr[1].as_f64();
         match (lon, lat) {
             (Some(lon), Some(lat))
-                if lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) =>
+                if lon.is_finite()
+                    && lat.is_finite()
+                    && (-180.0..=180.0).contains(&lon)
+                    && (-90.0..=90.0).contains(&lat) =>
             {
                 points.push(Point { lon, lat })
             }
@@ -373,7 +370,8 @@ fn collinear_overlap(a: Point, b: Point, c: Point, d: Point) -> bool {
     let shared = if a == c || a == d { a } else { b };
     let other1 = if a == shared { b } else { a };
     let other2 = if c == shared { d } else { c };
-    let dot = (other1.lon - shared.lon) * (other2.lon - shared.lon) + (other1.lat - shared.lat) * (other2.lat - shared.lat);
+    let dot =
+        (other1.lon - shared.lon) * (other2.lon - shared.lon) + (other1.lat - shared.lat) * (other2.lat - shared.lat);
     dot > 0.0
 }
 
@@ -410,12 +408,14 @@ mod tests {
     #[test]
     fn rejects_out_of_range_coordinates() {
         let v = json!({"type":"Polygon","coordinates":[[[0,0],[181,0],[1,1],[0,0]]]});
-        assert!(matches!(Geometry::from_geojson(&v), Err(GeometryError::BadCoordinate { path }) if path == "coordinates[0][1]"));
+        assert!(
+            matches!(Geometry::from_geojson(&v), Err(GeometryError::BadCoordinate { path }) if path == "coordinates[0][1]")
+        );
     }
 
     #[test]
     fn rejects_bow_ties() {
-        let v = json!({"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]});
+        let v = json!({"type":"Polygon","coordinates":[[[0,0],[2,2],[2,0],[0,1],[0,0]]]});
         assert!(matches!(Geometry::from_geojson(&v), Err(GeometryError::SelfIntersecting { .. })));
     }
 

@@ -1,1 +1,344 @@
-//! placeholder
+//! The storage boundary: every SQL statement of wuwei is issued from this crate, through sea-orm,
+//! so the same code runs on SQLite (the default, embedded, no setup) and PostgreSQL (the scale
+//! path), chosen by the database URL.
+//!
+//! Writes go through [`Tx`]: a transaction that must record at least one audit entry before it
+//! commits, and appends those entries to the town's hash chain inside the same transaction. On
+//! SQLite, writers are serialised in-process (one writer at a time is all SQLite allows; queuing
+//! on a mutex is fairer and cheaper than spinning on `SQLITE_BUSY`) and begin `IMMEDIATE`, so a
+//! second process (the CLI beside a running server) waits instead of failing.
+
+pub mod accounts;
+pub mod audit;
+mod entity;
+pub mod households;
+mod migration;
+pub mod regions;
+pub mod test_support;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqliteTransactionMode,
+    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::Value;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use uuid::Uuid;
+
+pub use sea_orm::DatabaseTransaction as Transaction;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (expected sqlite:// or postgres://): {0}")]
+    BadUrl(String),
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0} is already taken")]
+    Duplicate(String),
+    #[error("the record was changed by someone else (now at version {current})")]
+    VersionConflict { current: i32 },
+    /// A broken invariant of the store itself: a bug, never the user's fault.
+    #[error("storage invariant violated: {0}")]
+    Invariant(String),
+    #[error("database error: {0}")]
+    Db(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> StoreError {
+        if let Some(SqlErr::UniqueConstraintViolation(what)) = e.sql_err() {
+            return StoreError::Duplicate(what);
+        }
+        match e {
+            DbErr::ConnectionAcquire(err) => StoreError::Unavailable(err.to_string()),
+            DbErr::Conn(err) => StoreError::Unavailable(err.to_string()),
+            other => StoreError::Db(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Tuning that has a sensible default; the server's configuration may override it.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub sqlite_busy_timeout: Duration,
+    /// `FULL` also survives power loss; `NORMAL` (the default) in WAL mode survives a crash or
+    /// `kill -9` of the server, which is what an acknowledged write must.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous_full: false,
+        }
+    }
+}
+
+/// The database: a pool of connections plus, on SQLite, the in-process writer lock.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// Removes a password from a database URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Open the database at `url`, creating a SQLite file (and its directory) if missing.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let mut opts = SqliteConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            let filename = opts.get_filename().to_path_buf();
+            if filename.as_os_str() == ":memory:" || url.contains(":memory:") {
+                // Each pooled connection would get its own empty database.
+                return Err(StoreError::BadUrl(format!("{url}: in-memory SQLite is not supported; use a file")));
+            }
+            if let Some(dir) = filename.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
+            }
+            opts = opts
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(if options.sqlite_synchronous_full {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
+                .busy_timeout(options.sqlite_busy_timeout)
+                .foreign_keys(true)
+                .pragma("temp_store", "memory");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .min_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Store {
+                db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                backend: Backend::Sqlite,
+                write_lock: Arc::new(Mutex::new(())),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.max(2))
+                .min_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Store {
+                db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+                backend: Backend::Postgres,
+                write_lock: Arc::new(Mutex::new(())),
+            })
+        } else {
+            Err(StoreError::BadUrl(redact_url(url)))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection for reads. Reads never need the writer lock.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Bring the schema up to date. Forward-only; safe to run at every start.
+    pub async fn migrate(&self) -> Result<()> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Migrations not yet applied, by name.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        let pending = migration::Migrator::get_pending_migrations(&self.db).await?;
+        Ok(pending.iter().map(|m| m.name().to_string()).collect())
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await?;
+        Ok(())
+    }
+
+    /// A write transaction whose changes are audited (see [`Tx::commit`]).
+    pub async fn begin(&self) -> Result<Tx> {
+        self.begin_inner(true).await
+    }
+
+    /// A write transaction for bookkeeping that is not a change anyone audits: a session's
+    /// last-seen time, an API token's last use.
+    pub async fn begin_unaudited(&self) -> Result<Tx> {
+        self.begin_inner(false).await
+    }
+
+    async fn begin_inner(&self, audited: bool) -> Result<Tx> {
+        let (guard, txn) = match self.backend {
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                let txn = self
+                    .db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await?;
+                (Some(guard), txn)
+            }
+            Backend::Postgres => (None, self.db.begin().await?),
+        };
+        Ok(Tx { txn, backend: self.backend, _guard: guard, audits: Vec::new(), audited })
+    }
+
+    /// A consistent copy of a SQLite database while the server runs.
+    pub async fn backup_sqlite(&self, target: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Invariant("backup_sqlite on a non-SQLite store".into()));
+        }
+        let path = target.to_str().ok_or_else(|| StoreError::Invariant("backup path is not UTF-8".into()))?;
+        // VACUUM INTO reads one snapshot, so writers may go on while it runs.
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(DbBackend::Sqlite, "VACUUM INTO ?", [path.into()]))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Who made a change, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    /// `None` for the system itself (the demo loader, a CLI command run by the operator).
+    pub id: Option<Uuid>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn system(name: &str) -> Actor {
+        Actor { id: None, name: name.to_string() }
+    }
+}
+
+/// One audit entry waiting for its transaction to commit.
+#[derive(Debug, Clone)]
+pub struct AuditDraft {
+    pub actor: Actor,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub town_id: Option<Uuid>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    backend: Backend,
+    _guard: Option<OwnedMutexGuard<()>>,
+    audits: Vec<AuditDraft>,
+    audited: bool,
+}
+
+impl Tx {
+    pub fn db(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Record a change for the audit trail; written when the transaction commits.
+    pub fn audit(&mut self, draft: AuditDraft) {
+        self.audits.push(draft);
+    }
+
+    /// Append the audit entries to their chains and commit, all or nothing.
+    pub async fn commit(self, now: DateTime<Utc>) -> Result<()> {
+        let Tx { txn, audits, audited, _guard, .. } = self;
+        if audited && audits.is_empty() {
+            // Every change leaves a trace: a write path that forgot its audit entry is a bug.
+            return Err(StoreError::Invariant("a write transaction committed without an audit entry".into()));
+        }
+        let mut by_chain: BTreeMap<String, Vec<AuditDraft>> = BTreeMap::new();
+        for d in audits {
+            by_chain.entry(wuwei_domain::audit::chain_for(d.town_id)).or_default().push(d);
+        }
+        // Chains are locked in a fixed (sorted) order so two transactions never deadlock.
+        let at = now.trunc_subsecs(6);
+        for (chain, drafts) in by_chain {
+            audit::append(&txn, &chain, at, drafts).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Map a "no rows" result to [`StoreError::NotFound`].
+pub(crate) fn found<T>(v: Option<T>) -> Result<T> {
+    v.ok_or(StoreError::NotFound)
+}
+
+/// Round-trip-safe "now": databases keep microseconds.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}

@@ -1,0 +1,16 @@
+//! Forward-only migrations. A released migration is never edited: a change of schema is a new
+//! migration, and a change that would break running servers is split into expand and contract
+//! steps released one after the other.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}
