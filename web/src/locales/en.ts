@@ -84,10 +84,8 @@ const en: Messages<typeof zhCN> = {
     changed: 'Password changed',
   },
   roles: {
-    system_admin: 'System administrator',
     county_admin: 'County administrator',
     town_admin: 'Town administrator',
-    town_leader: 'Town leader',
     dispatcher: 'Dispatcher',
     area_chief: 'Area chief',
     grid_chief: 'Grid chief',
@@ -97,10 +95,12 @@ const en: Messages<typeof zhCN> = {
     peacemaker: 'Peacemaker',
     officer: 'Enforcement officer',
     store_clerk: 'Store clerk',
-    office_staff: 'Town office staff',
-    city_department: 'City department',
-    auditor: 'Auditor',
-    device: 'Device',
+    political_legal: 'Political-legal committee',
+    discipline: 'Discipline inspection',
+    police: 'Police',
+    justice: 'Justice office',
+    petitions: 'Petitions office',
+    village: 'Village (six-in-one)',
     resident: 'Resident',
   },
   regionKind: {
@@ -208,6 +208,15 @@ const en: Messages<typeof zhCN> = {
     genders: {
       male: 'Male',
       female: 'Female',
+    },
+    relations: {
+      head: 'Head',
+      spouse: 'Spouse',
+      child: 'Child',
+      grandchild: 'Grandchild',
+      parent: 'Parent',
+      sibling: 'Sibling',
+      other: 'Other',
     },
   },
   users: {

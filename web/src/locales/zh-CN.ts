@@ -82,10 +82,8 @@ const zhCN = {
     changed: '密码已修改',
   },
   roles: {
-    system_admin: '系统管理员',
     county_admin: '县级管理员',
     town_admin: '乡镇管理员',
-    town_leader: '镇领导',
     dispatcher: '调度员',
     area_chief: '片区长',
     grid_chief: '网格长',
@@ -95,10 +93,12 @@ const zhCN = {
     peacemaker: '和事佬',
     officer: '持证执法人员',
     store_clerk: '积分超市管理员',
-    office_staff: '镇直部门人员',
-    city_department: '市直部门',
-    auditor: '审计员',
-    device: '设备',
+    political_legal: '政法委',
+    discipline: '纪委',
+    police: '公安',
+    justice: '司法所',
+    petitions: '信访办',
+    village: '行政村（六位一体）',
     resident: '村民',
   },
   regionKind: {
@@ -206,6 +206,15 @@ const zhCN = {
     genders: {
       male: '男',
       female: '女',
+    },
+    relations: {
+      head: '户主',
+      spouse: '配偶',
+      child: '子女',
+      grandchild: '孙子女',
+      parent: '父母',
+      sibling: '兄弟姐妹',
+      other: '其他',
     },
   },
   users: {

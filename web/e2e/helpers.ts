@@ -1,0 +1,84 @@
+import { expect, type Page } from '@playwright/test'
+import { mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts')
+export const DEMO_PASSWORD = 'wuwei-demo'
+
+export function baseUrl(): string {
+  const url = process.env.WUWEI_BASE_URL
+  if (!url) throw new Error('WUWEI_BASE_URL is not set: run through `npm run e2e` (global-setup starts the server)')
+  return url
+}
+
+/** A full-page screenshot into e2e/artifacts/, for a person to look at. */
+export async function snap(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
+}
+
+export async function signIn(page: Page, username: string, password = DEMO_PASSWORD): Promise<void> {
+  await page.goto(`${baseUrl()}/login`)
+  await page.locator('input[name=username]').fill(username)
+  await page.locator('input[name=password]').fill(password)
+  await page.locator('button[type=submit]').click()
+}
+
+/** Collects page errors and failed API calls, so a test can assert there were none. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  page.on('response', (res) => {
+    if (res.url().includes('/api/') && res.status() >= 500) errors.push(`${res.status()} ${res.url()}`)
+  })
+  return errors
+}
+
+export interface MapPixels {
+  /** Canvas pixels (sampled) painted in one of the area fill colours. */
+  filled: number
+  /** The CSS position, relative to the page, of a point well inside a filled area. */
+  point: { x: number; y: number } | null
+}
+
+/**
+ * Reads the map canvas and finds the pixels painted with the area fills: proof that the
+ * regions are drawn, and a place to click on one.
+ */
+export async function readMap(page: Page, palette: readonly string[]): Promise<MapPixels> {
+  const canvas = page.locator('[data-testid=region-map] canvas').first()
+  await expect(canvas).toBeVisible()
+  return canvas.evaluate((el, colours) => {
+    const c = el as HTMLCanvasElement
+    const ctx = c.getContext('2d')
+    if (!ctx) return { filled: 0, point: null }
+    const rgb = colours.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)))
+    const { width, height } = c
+    const data = ctx.getImageData(0, 0, width, height).data
+    const colourAt = (x: number, y: number): number => {
+      const i = (y * width + x) * 4
+      return rgb.findIndex(([r, g, b]) => Math.abs(data[i]! - r!) <= 2 && Math.abs(data[i + 1]! - g!) <= 2 && Math.abs(data[i + 2]! - b!) <= 2 && data[i + 3]! > 250)
+    }
+    let filled = 0
+    let best: { x: number; y: number } | null = null
+    const step = 3
+    const r = Math.round(6 * (width / c.clientWidth))
+    for (let y = r; y < height - r; y += step) {
+      for (let x = r; x < width - r; x += step) {
+        const k = colourAt(x, y)
+        if (k < 0) continue
+        filled += 1
+        if (!best && [[-r, 0], [r, 0], [0, -r], [0, r], [-r, -r], [r, r]].every(([dx, dy]) => colourAt(x + dx!, y + dy!) === k)) {
+          best = { x, y }
+        }
+      }
+    }
+    const rect = c.getBoundingClientRect()
+    const scale = c.clientWidth / width
+    return {
+      filled,
+      point: best ? { x: rect.left + best.x * scale, y: rect.top + best.y * scale } : null,
+    }
+  }, palette as string[])
+}
