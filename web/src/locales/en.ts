@@ -7,7 +7,7 @@ type Messages<T> = { [K in keyof T]: T[K] extends string ? string : Messages<T[K
 const en: Messages<typeof zhCN> = {
   app: {
     name: 'Wuwei Township Operations',
-    tagline: 'Organisation · Platform · Incentive · Mechanism · Governance',
+    tagline: 'Township grassroots governance',
   },
   common: {
     language: 'Language',
@@ -258,6 +258,8 @@ const en: Messages<typeof zhCN> = {
     namePlaceholder: 'e.g. one-click call button at the village gate',
     prefix: 'Prefix',
     expiresAt: 'Expires',
+    lifetime: 'Valid for',
+    lifetimeDays: '{n} days',
     never: 'Never',
     lastUsed: 'Last used',
     status: {

@@ -5,7 +5,7 @@
 const zhCN = {
   app: {
     name: '五微乡镇运营平台',
-    tagline: '微组织 · 微平台 · 微激励 · 微机制 · 微治理',
+    tagline: '微组织 微平台 微激励 微机制 微治理',
   },
   common: {
     language: '语言',
@@ -256,6 +256,8 @@ const zhCN = {
     namePlaceholder: '例如：村口一键呼应按钮',
     prefix: '前缀',
     expiresAt: '到期时间',
+    lifetime: '有效期',
+    lifetimeDays: '{n} 天',
     never: '永不过期',
     lastUsed: '最近使用',
     status: {

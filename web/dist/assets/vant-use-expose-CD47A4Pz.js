@@ -1,1 +1,0 @@
-import{N as e}from"./vue-B3GIDxQm.js";import{C as t}from"./vant-icon-DDHux8nB.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};
