@@ -1,1 +1,219 @@
-//! placeholder
+//! The HTTP layer of wuwei: a thin axum application over the store and the domain.
+//!
+//! [`router`] builds the whole application (API, OpenAPI, Swagger UI, the embedded web UI) for
+//! a given [`AppState`]; [`serve`] runs it until SIGTERM/SIGINT, letting requests in flight
+//! finish.
+
+pub mod auth;
+pub mod demo;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod i18n;
+pub mod locator;
+pub mod metrics;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::routes::{audit, households, ops, regions, tokens, users};
+pub use crate::state::{AppState, Clock, FakeClock, ServerConfig, SystemClock};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The API routes and the OpenAPI document, collected together so they cannot drift apart.
+fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let import = OpenApiRouter::new()
+        .routes(routes!(regions::import_regions))
+        .layer(DefaultBodyLimit::max(import_max_body_bytes));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(regions::roles))
+        .routes(routes!(regions::towns))
+        .routes(routes!(regions::region_tree))
+        .routes(routes!(regions::regions_geojson))
+        .routes(routes!(regions::list_regions, regions::create_region))
+        .routes(routes!(regions::get_region, regions::update_region))
+        .routes(routes!(regions::locate))
+        .merge(import)
+        .routes(routes!(households::list_households))
+        .routes(routes!(households::get_household))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::set_password))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document (also served at `/api/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api(ServerConfig::default().import_max_body_bytes).1
+}
+
+/// The whole application for `state`.
+pub fn router(state: AppState) -> Router {
+    let (api_routes, doc) = api(state.config().import_max_body_bytes);
+    let timeout = Duration::from_secs(state.config().request_timeout_secs.clamp(1, 3600));
+    let max_body = state.config().max_body_bytes;
+    let doc = Arc::new(doc);
+    let app = api_routes
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", (*doc).clone()))
+        .fallback(web::fallback)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into_response()
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| request_timeout(timeout, req, next)))
+        .layer(middleware::from_fn(error::localize))
+        .layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .with_state(state);
+    app.layer(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::internal().into_response()
+            }))
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(CompressionLayer::new()),
+    )
+}
+
+async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout").into_response(),
+    }
+}
+
+/// One log line and one metrics observation per request.
+async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let path = req.uri().path().to_string();
+    let request_id =
+        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("").to_string();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    let route_label = route.as_deref().unwrap_or(if path.starts_with("/api") { "unmatched" } else { "web" });
+    state.0.metrics.observe(route_label, method.as_str(), status, elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, latency_ms, request_id, "request");
+    } else {
+        tracing::info!(%method, %path, status, latency_ms, request_id, "request");
+    }
+    resp
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] wuwei_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Open the database, bring the schema up to date, and build the state.
+pub async fn open(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<AppState, ServeError> {
+    let url = config.database_url();
+    let store = wuwei_store::Store::connect(&url, &config.store_options()).await?;
+    store.migrate().await?;
+    tracing::info!(database = %wuwei_store::redact_url(&url), backend = store.backend().name(), "database ready");
+    Ok(AppState::new(store, config, clock))
+}
+
+/// Serve until `shutdown` resolves; requests in flight finish first.
+pub async fn serve_with(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router(state.clone());
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    state.store().clone().close().await?;
+    Ok(())
+}
+
+/// Bind the configured address and serve until SIGTERM or SIGINT.
+pub async fn serve(state: AppState) -> Result<(), ServeError> {
+    let addr = state.config().listen;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    tracing::info!(%addr, "listening");
+    serve_with(state, listener, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

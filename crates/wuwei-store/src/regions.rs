@@ -391,3 +391,41 @@ pub async fn count_children(db: &impl ConnectionTrait, town_id: Uuid, id: Uuid) 
         .count(db)
         .await?)
 }
+
+/// Display names of regions, cities and households by id (for role scopes in answers).
+pub async fn names_of(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>> {
+    let mut out = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let ids = ids.to_vec();
+    let regions: Vec<(Uuid, String)> = region::Entity::find()
+        .select_only()
+        .column(region::Column::Id)
+        .column(region::Column::Name)
+        .filter(region::Column::Id.is_in(ids.clone()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    out.extend(regions);
+    let cities: Vec<(Uuid, String)> = city::Entity::find()
+        .select_only()
+        .column(city::Column::Id)
+        .column(city::Column::Name)
+        .filter(city::Column::Id.is_in(ids.clone()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    out.extend(cities);
+    let households: Vec<(Uuid, String, String)> = crate::entity::household::Entity::find()
+        .select_only()
+        .column(crate::entity::household::Column::Id)
+        .column(crate::entity::household::Column::Address)
+        .column(crate::entity::household::Column::HeadName)
+        .filter(crate::entity::household::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    out.extend(households.into_iter().map(|(id, addr, head)| (id, format!("{addr}（{head}）"))));
+    Ok(out)
+}

@@ -1,0 +1,9 @@
+//! HTTP handlers, one module per resource. Handlers parse, authorize, call the store, and
+//! shape the answer; rules live in the domain crate and SQL in the store crate.
+
+pub mod audit;
+pub mod households;
+pub mod ops;
+pub mod regions;
+pub mod tokens;
+pub mod users;
