@@ -1,0 +1,12 @@
+//! The server's integration tests: one binary, a real server on port 0 per test, a fresh
+//! database per test (SQLite, or PostgreSQL when WUWEI_TEST_DATABASE_URL is set), and a fake
+//! clock. The same tests run on both backends.
+
+mod audit;
+mod auth;
+mod errors;
+mod helpers;
+mod people;
+mod regions;
+mod tokens;
+mod web;
