@@ -44,7 +44,7 @@ test('grid worker: phone home shows only their grids and households', async ({ p
   const shown = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''))
   expect(shown.length).toBeGreaterThan(0)
   for (const code of shown) expect(mine.codes).toContain(code)
-  await snap(page, 'b01-phone-home')
+  await snap(page, 'b01-phone-home', false)
 
   // The admin sees more households than the grid worker: the list is scoped, not just short.
   const admin = await playwright.request.newContext()
@@ -59,13 +59,13 @@ test('grid worker: phone home shows only their grids and households', async ({ p
   await page.locator('.van-search input').fill(firstHead)
   await page.locator('.van-search input').press('Enter')
   await expect(rows.first()).toContainText(firstHead)
-  await snap(page, 'b02-phone-search')
+  await snap(page, 'b02-phone-search', false)
 
   // A household's detail with its residents.
   await rows.first().click()
   await expect(page).toHaveURL(/\/m\/households\//)
   await expect(page.locator('.van-cell-group').nth(1).locator('.van-cell').first()).toBeVisible()
-  await snap(page, 'b03-phone-household')
+  await snap(page, 'b03-phone-household', false)
 
   // The desk region tree shows only my branch: my grids in scope, their ancestors as context.
   await page.setViewportSize({ width: 1440, height: 900 })
@@ -83,7 +83,7 @@ test('grid worker: phone home shows only their grids and households', async ({ p
   // Sign out from the phone "me" page.
   await page.setViewportSize({ width: 390, height: 844 })
   await page.goto(`${baseUrl()}/m/me`)
-  await snap(page, 'b05-phone-me')
+  await snap(page, 'b05-phone-me', false)
   await page.locator('.m-signout button').click()
   await expect(page).toHaveURL(/\/login$/)
 

@@ -12,10 +12,13 @@ export function baseUrl(): string {
   return url
 }
 
-/** A full-page screenshot into e2e/artifacts/, for a person to look at. */
-export async function snap(page: Page, name: string): Promise<void> {
+/**
+ * A screenshot into e2e/artifacts/, for a person to look at: the full page for desk pages, the
+ * screen as the user sees it for phone pages (their fixed bars make full-page shots misleading).
+ */
+export async function snap(page: Page, name: string, fullPage = true): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true })
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage })
 }
 
 export async function signIn(page: Page, username: string, password = DEMO_PASSWORD): Promise<void> {
@@ -28,7 +31,7 @@ export async function signIn(page: Page, username: string, password = DEMO_PASSW
 /** Collects page errors and failed API calls, so a test can assert there were none. */
 export function watchErrors(page: Page): string[] {
   const errors: string[] = []
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}\n${(e.stack ?? '').split('\n').slice(0, 6).join('\n')}`))
   page.on('response', (res) => {
     if (res.url().includes('/api/') && res.status() >= 500) errors.push(`${res.status()} ${res.url()}`)
   })

@@ -297,6 +297,7 @@ const en: Messages<typeof zhCN> = {
       session: 'Session',
       town: 'Town',
     },
+    thisTownOnly: 'This town only',
     changedFields: 'Changed fields',
     before: 'Before',
     after: 'After',

@@ -295,6 +295,7 @@ const zhCN = {
       session: '会话',
       town: '乡镇',
     },
+    thisTownOnly: '仅看当前乡镇',
     changedFields: '变更字段',
     before: '修改前',
     after: '修改后',
