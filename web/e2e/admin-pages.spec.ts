@@ -56,7 +56,7 @@ test('admin: households, users, API tokens and audit pages', async ({ page }) =>
   await page.locator('.el-select-dropdown:visible .el-tree-node__content', { hasText: '丁坞镇' }).first().click()
   await dialog.getByRole('button', { name: '新建', exact: true }).click()
   await expect(dialog.locator('.el-form-item', { hasText: '用户名' }).locator('.el-form-item__error')).toHaveText('已被占用')
-  await snap(page, 'c03-user-duplicate')
+  await snap(page, 'c03-user-duplicate', false)
 
   // A fresh name saves; the user shows up in the list.
   const username = `e2e${Date.now() % 100000}`
@@ -84,7 +84,7 @@ test('admin: households, users, API tokens and audit pages', async ({ page }) =>
   await reset.getByRole('button', { name: '保存' }).click()
   await expect(page.locator('.el-message--success', { hasText: `已重置 ${username} 的密码` })).toBeVisible()
   await expect(reset).toBeHidden()
-  await snap(page, 'c04-users')
+  await snap(page, 'c04-users', false)
 
   // API tokens: the secret is shown once; revoking asks first.
   await page.locator('.desk__menu').getByText('接口令牌').click()
@@ -100,7 +100,7 @@ test('admin: households, users, API tokens and audit pages', async ({ page }) =>
   const secret = page.locator('.el-dialog', { hasText: '只显示这一次' })
   await expect(secret).toBeVisible()
   await expect(secret.locator('input.secret__value')).toHaveValue(/^wwt_/)
-  await snap(page, 'c05-token-secret')
+  await snap(page, 'c05-token-secret', false)
   await secret.getByRole('button', { name: '我已保存' }).click()
   const tokenRow = page.locator('.el-table__body-wrapper tbody tr', { hasText: 'e2e 一键呼应按钮' })
   await expect(tokenRow).toContainText('有效')

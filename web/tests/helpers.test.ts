@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ApiError } from '@/api/http'
 import type { RegionNode } from '@/api/regions'
 import { fieldErrorMap, normaliseFieldPath, roleRowError, unplacedErrors } from '@/utils/fieldErrors'
-import { changedKeys, formatTime, prettyJson } from '@/utils/format'
+import { changedKeys, formatTime, prettyJson, summaryName } from '@/utils/format'
 import { collectionRings, geometryRings, groupColors, parseFeatureCollection } from '@/utils/geo'
 import { childKinds, countByKind, findNode, nodesOfKinds, pathTo, scopeRoots, toTreeOptions } from '@/utils/regionTree'
 
@@ -139,6 +139,13 @@ describe('format', () => {
     expect(changedKeys({ a: 1, b: [1], c: 'x' }, { a: 1, b: [2], d: true })).toEqual(['b', 'c', 'd'])
     expect(changedKeys(null, { a: 1 })).toEqual(['a'])
     expect(changedKeys(undefined, undefined)).toEqual([])
+  })
+
+  it('names an audited entity from its summary, after before before', () => {
+    expect(summaryName({ before: { name: '旧名' }, after: { name: '新名' } })).toBe('新名')
+    expect(summaryName({ before: { username: 'gw01' }, after: null })).toBe('gw01')
+    expect(summaryName({ after: { revoked_at: 'x' } })).toBe('')
+    expect(summaryName(null)).toBe('')
   })
 
   it('pretty-prints JSON', () => {

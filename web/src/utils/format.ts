@@ -37,3 +37,15 @@ export function changedKeys(before: unknown, after: unknown): string[] {
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
+
+/** A readable name for an audited entity, from its summary (`name`, `username`, `display_name`). */
+export function summaryName(summary: { before?: unknown; after?: unknown } | null | undefined): string {
+  for (const side of [summary?.after, summary?.before]) {
+    if (!isRecord(side)) continue
+    for (const key of ['name', 'display_name', 'username', 'head_name']) {
+      const v = side[key]
+      if (typeof v === 'string' && v) return v
+    }
+  }
+  return ''
+}
