@@ -462,6 +462,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test API
     fn flags_override_environment_override_file_override_defaults() {
         let dir = std::env::temp_dir().join(format!("wuwei-cfg-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

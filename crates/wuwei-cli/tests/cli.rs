@@ -1,5 +1,7 @@
 //! The `wuwei` binary as an operator uses it: every subcommand, and what survives `kill -9`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,13 +12,7 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_wuwei");
 
 fn wuwei(args: &[&str], data_dir: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("WUWEI_DATABASE_URL")
-        .output()
-        .unwrap()
+    Command::new(BIN).args(args).arg("--data-dir").arg(data_dir).env_remove("WUWEI_DATABASE_URL").output().unwrap()
 }
 
 fn free_port() -> u16 {
@@ -129,7 +125,16 @@ fn user_add_passwd_and_disable() {
     let dir = tempfile::tempdir().unwrap();
     assert!(wuwei(&["demo", "--no-serve"], dir.path()).status.success());
     let mut add = Command::new(BIN)
-        .args(["user", "add", "clerk9", "--display-name", "九号管理员", "--role", "store_clerk=371481107201", "--data-dir"])
+        .args([
+            "user",
+            "add",
+            "clerk9",
+            "--display-name",
+            "九号管理员",
+            "--role",
+            "store_clerk=371481107201",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -139,7 +144,8 @@ fn user_add_passwd_and_disable() {
     add.stdin.take().unwrap().write_all(b"clerk9-password\n").unwrap();
     let out = add.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let bad_role = wuwei(&["user", "add", "x-user", "--display-name", "x", "--role", "grid_worker=371481107201"], dir.path());
+    let bad_role =
+        wuwei(&["user", "add", "x-user", "--display-name", "x", "--role", "grid_worker=371481107201"], dir.path());
     assert!(!bad_role.status.success(), "a grid worker is bound to a grid");
     let server = Server::start(dir.path());
     assert_eq!(server.login("clerk9", "clerk9-password").status(), 200);

@@ -610,7 +610,10 @@ pub async fn import_regions(
                 issues.push(field("code"), Rule::NotAllowed { reason: "town_mismatch" });
                 continue;
             }
-            ops.push(op_for_existing(&town, f, &mut || Op::Same, |r, p| Op::Update(r, p)));
+            ops.push(match changes(&town, f) {
+                Some(patch) => Op::Update(town.clone(), patch),
+                None => Op::Same,
+            });
             continue;
         }
         let parent = match &f.parent_code {
@@ -633,7 +636,10 @@ pub async fn import_regions(
                     issues.push(field("parent_code"), Rule::NotAllowed { reason: "parent_kind" });
                     continue;
                 }
-                ops.push(op_for_existing(row, f, &mut || Op::Same, |r, p| Op::Update(r, p)));
+                ops.push(match changes(row, f) {
+                    Some(patch) => Op::Update((*row).clone(), patch),
+                    None => Op::Same,
+                });
             }
             None => {
                 let id = Uuid::now_v7();
@@ -685,26 +691,16 @@ pub async fn import_regions(
     Ok(Json(ImportResult { dry_run, created, updated, unchanged }))
 }
 
-fn op_for_existing<T>(
-    row: &RegionRow,
-    f: &ParsedFeature,
-    same: &mut dyn FnMut() -> T,
-    update: impl Fn(RegionRow, RegionPatch) -> T,
-) -> T {
+/// What an import feature changes in an existing region; `None` when nothing.
+fn changes(row: &RegionRow, f: &ParsedFeature) -> Option<RegionPatch> {
     let new_geometry = f.geometry.as_ref().map(|g| g.to_geojson().to_string());
     let name_changed = row.name != f.name;
     let geometry_changed = new_geometry.is_some() && row.geometry != new_geometry;
-    if !name_changed && !geometry_changed {
-        return same();
-    }
-    update(
-        row.clone(),
-        RegionPatch {
-            name: name_changed.then(|| f.name.clone()),
-            code: None,
-            geometry: geometry_changed.then(|| f.geometry.clone()),
-        },
-    )
+    (name_changed || geometry_changed).then(|| RegionPatch {
+        name: name_changed.then(|| f.name.clone()),
+        code: None,
+        geometry: geometry_changed.then(|| f.geometry.clone()),
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -2,6 +2,8 @@
 //! database per test (SQLite, or PostgreSQL when WUWEI_TEST_DATABASE_URL is set), and a fake
 //! clock. The same tests run on both backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failed test
+
 mod audit;
 mod auth;
 mod errors;
