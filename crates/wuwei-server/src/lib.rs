@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod jobs;
 pub mod locator;
 pub mod metrics;
 pub mod openapi;
@@ -139,7 +140,7 @@ async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> 
     let status = resp.status().as_u16();
     let route_label = route.as_deref().unwrap_or(if path.starts_with("/api") { "unmatched" } else { "web" });
     state.0.metrics.observe(route_label, method.as_str(), status, elapsed.as_secs_f64());
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let latency_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
     if status >= 500 {
         tracing::warn!(%method, %path, status, latency_ms, request_id, "request");
     } else {
@@ -174,9 +175,13 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let app = router(state.clone());
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let jobs = tokio::spawn(jobs::run_periodic(state.clone()));
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    // Jobs work in transactions, so stopping one between them loses nothing.
+    jobs.abort();
+    served?;
     state.store().clone().close().await?;
     Ok(())
 }

@@ -193,3 +193,16 @@ async fn changing_ones_password_ends_sessions_and_needs_the_current_one() {
     assert_eq!(resp.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn housekeeping_purges_long_expired_sessions_only() {
+    let app = TestApp::demo().await;
+    let old = app.login("dispatcher1").await;
+    app.clock.advance(chrono::Duration::hours(40));
+    let fresh = app.login("dispatcher2").await;
+    let purged = wuwei_server::jobs::housekeeping(&app.state).await.unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(app.get(&old, "/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get(&fresh, "/api/v1/me").await.0, StatusCode::OK);
+    app.stop().await;
+}
