@@ -201,23 +201,33 @@ pub async fn user_bindings(db: &impl ConnectionTrait, user_id: Uuid) -> Result<V
         .await?)
 }
 
-pub async fn bindings_of_users(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<BindingRow>>> {
+/// Bindings grouped by owner, for a page of users (`column` = `UserId`) or tokens (`ApiTokenId`).
+async fn bindings_by(
+    db: &impl ConnectionTrait,
+    column: role_binding::Column,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<BindingRow>>> {
     let mut out: HashMap<Uuid, Vec<BindingRow>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
     let rows = role_binding::Entity::find()
-        .filter(role_binding::Column::UserId.is_in(ids.to_vec()))
+        .filter(column.is_in(ids.to_vec()))
         .order_by_asc(role_binding::Column::CreatedAt)
         .order_by_asc(role_binding::Column::Id)
         .all(db)
         .await?;
     for r in rows {
-        if let Some(u) = r.user_id {
-            out.entry(u).or_default().push(r);
+        let owner = if matches!(column, role_binding::Column::UserId) { r.user_id } else { r.api_token_id };
+        if let Some(o) = owner {
+            out.entry(o).or_default().push(r);
         }
     }
     Ok(out)
+}
+
+pub async fn bindings_of_users(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<BindingRow>>> {
+    bindings_by(db, role_binding::Column::UserId, ids).await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -551,21 +561,7 @@ pub async fn token_bindings(db: &impl ConnectionTrait, token_id: Uuid) -> Result
 }
 
 pub async fn bindings_of_tokens(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<BindingRow>>> {
-    let mut out: HashMap<Uuid, Vec<BindingRow>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let rows = role_binding::Entity::find()
-        .filter(role_binding::Column::ApiTokenId.is_in(ids.to_vec()))
-        .order_by_asc(role_binding::Column::Id)
-        .all(db)
-        .await?;
-    for r in rows {
-        if let Some(t) = r.api_token_id {
-            out.entry(t).or_default().push(r);
-        }
-    }
-    Ok(out)
+    bindings_by(db, role_binding::Column::ApiTokenId, ids).await
 }
 
 /// Newest first. `towns`: `None` lists all (county admin); otherwise tokens of those towns.
