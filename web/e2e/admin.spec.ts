@@ -2,10 +2,11 @@
 // switches to English and signs out.
 import { expect, test } from '@playwright/test'
 import { VILLAGE_PALETTE } from '../src/utils/geo'
-import { baseUrl, readMap, signIn, snap, watchErrors } from './helpers'
+import { baseUrl, readMap, signIn, snap, watchAssets, watchErrors } from './helpers'
 
 test('admin: sign in, region map, click a village, English, sign out', async ({ page }) => {
   const errors = watchErrors(page)
+  const assets = watchAssets(page)
 
   await page.goto(`${baseUrl()}/login`)
   await expect(page.getByRole('heading', { name: '五微乡镇运营平台' })).toBeVisible()
@@ -27,6 +28,9 @@ test('admin: sign in, region map, click a village, English, sign out', async ({ 
   await expect(page.locator('[data-card=households] .home__card-value')).toHaveText(/^\d[\d,]*$/)
   await snap(page, 'a03-home')
 
+  // ECharts comes only with the map: the home page did not load it.
+  expect(assets.some((a) => a.includes('RegionMap'))).toBe(false)
+
   // The region map: villages drawn from GeoJSON.
   await page.locator('.desk__menu').getByText('区划与地图').click()
   await expect(page).toHaveURL(/\/regions$/)
@@ -34,6 +38,7 @@ test('admin: sign in, region map, click a village, English, sign out', async ({ 
   await expect(page.locator('[data-testid=region-map] canvas').first()).toBeVisible()
   await expect.poll(async () => (await readMap(page, VILLAGE_PALETTE)).filled, { timeout: 20_000 }).toBeGreaterThan(2_000)
   await snap(page, 'a04-regions-map')
+  expect(assets.some((a) => a.includes('RegionMap'))).toBe(true)
 
   // Click a village: the tree selects it and the detail panel opens.
   const { point } = await readMap(page, VILLAGE_PALETTE)

@@ -1,6 +1,6 @@
 // (b) A grid worker lands on the phone pages and sees only their own grids and households.
 import { expect, test, type APIRequestContext } from '@playwright/test'
-import { baseUrl, DEMO_PASSWORD, signIn, snap, watchErrors } from './helpers'
+import { baseUrl, DEMO_PASSWORD, hasElementPlusStyles, signIn, snap, watchAssets, watchErrors } from './helpers'
 
 interface Me {
   roles: { role: string; scope: { kind: string; id: string; name: string } }[]
@@ -17,6 +17,7 @@ async function householdsTotal(request: APIRequestContext, townId: string): Prom
 
 test('grid worker: phone home shows only their grids and households', async ({ page, playwright }) => {
   const errors = watchErrors(page)
+  const assets = watchAssets(page)
   await page.setViewportSize({ width: 390, height: 844 })
 
   await signIn(page, 'gw01')
@@ -67,6 +68,10 @@ test('grid worker: phone home shows only their grids and households', async ({ p
   await expect(page.locator('.van-cell-group').nth(1).locator('.van-cell').first()).toBeVisible()
   await snap(page, 'b03-phone-household', false)
 
+  // The phone pages never loaded the desk: no desk layout, no Element Plus styles.
+  expect(assets.some((a) => a.includes('DeskLayout'))).toBe(false)
+  expect(await hasElementPlusStyles(page)).toBe(false)
+
   // The desk region tree shows only my branch: my grids in scope, their ancestors as context.
   await page.setViewportSize({ width: 1440, height: 900 })
   await page.goto(`${baseUrl()}/regions`)
@@ -79,6 +84,8 @@ test('grid worker: phone home shows only their grids and households', async ({ p
   expect(context).toBeGreaterThanOrEqual(2) // town and natural village at least
   expect(context).toBeLessThanOrEqual(4) // town, area, admin village, natural village
   await snap(page, 'b04-desk-tree')
+  // ...whereas the desk does load them: the check above can fail.
+  expect(await hasElementPlusStyles(page)).toBe(true)
 
   // Sign out from the phone "me" page.
   await page.setViewportSize({ width: 390, height: 844 })

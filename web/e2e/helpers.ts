@@ -85,3 +85,26 @@ export async function readMap(page: Page, palette: readonly string[]): Promise<M
     }
   }, palette as string[])
 }
+
+/** Every script and stylesheet the page fetched, to check what each layout loads. */
+export function watchAssets(page: Page): string[] {
+  const urls: string[] = []
+  page.on('request', (req) => {
+    const url = req.url()
+    if (url.includes('/assets/')) urls.push(url.slice(url.indexOf('/assets/')))
+  })
+  return urls
+}
+
+/** Whether any stylesheet in the page has rules for Element Plus (`.el-…`) components. */
+export async function hasElementPlusStyles(page: Page): Promise<boolean> {
+  return page.evaluate(() =>
+    [...document.styleSheets].some((sheet) => {
+      try {
+        return [...sheet.cssRules].some((rule) => rule.cssText.includes('.el-button') || rule.cssText.includes('.el-table'))
+      } catch {
+        return false
+      }
+    }),
+  )
+}

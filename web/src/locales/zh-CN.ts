@@ -5,7 +5,7 @@
 const zhCN = {
   app: {
     name: '五微乡镇运营平台',
-    tagline: '微组织 微平台 微激励 微机制 微治理',
+    tagline: '微组织　微平台　微激励　微机制　微治理',
   },
   common: {
     language: '语言',
