@@ -1,1 +1,0 @@
-import{N as e}from"./vue-BwJZ-6gi.js";import{C as t}from"./vant-icon-BO7KuiAb.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};
