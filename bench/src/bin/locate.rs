@@ -28,10 +28,12 @@ fn main() {
     let demo = wuwei_demo::generate(wuwei_demo::DEMO_SEED);
     let mut ids: HashMap<String, Uuid> = HashMap::new();
     let mut next = 1u128;
-    let mut id_of = |key: &str| *ids.entry(key.to_string()).or_insert_with(|| {
-        next += 1;
-        Uuid::from_u128(next)
-    });
+    let mut id_of = |key: &str| {
+        *ids.entry(key.to_string()).or_insert_with(|| {
+            next += 1;
+            Uuid::from_u128(next)
+        })
+    };
     let mut parents = HashMap::new();
     let grids: Vec<(Uuid, Geometry)> = demo
         .grids
@@ -44,8 +46,10 @@ fn main() {
             (id, geometry(&g.polygon))
         })
         .collect();
-    let nvs: Vec<(Uuid, Geometry)> = demo.natural_villages.iter().map(|r| (id_of(&r.key), geometry(&r.polygon))).collect();
-    let avs: Vec<(Uuid, Geometry)> = demo.admin_villages.iter().map(|r| (id_of(&r.key), geometry(&r.polygon))).collect();
+    let nvs: Vec<(Uuid, Geometry)> =
+        demo.natural_villages.iter().map(|r| (id_of(&r.key), geometry(&r.polygon))).collect();
+    let avs: Vec<(Uuid, Geometry)> =
+        demo.admin_villages.iter().map(|r| (id_of(&r.key), geometry(&r.polygon))).collect();
     let polygons = grids.len() + nvs.len() + avs.len();
     let build = Instant::now();
     let index = TownIndex::new(Uuid::from_u128(1), Some(geometry(&demo.town.polygon)), grids, nvs, avs, parents);
@@ -63,7 +67,9 @@ fn main() {
         })
         .collect();
 
-    println!("locate() over the demo town: {polygons} polygons (grids, natural and admin villages), index built in {build_ms:.2} ms");
+    println!(
+        "locate() over the demo town: {polygons} polygons (grids, natural and admin villages), index built in {build_ms:.2} ms"
+    );
     for (name, points) in [("uniform over the bounding box", &uniform), ("at households", &homes)] {
         let mut best = 0.0f64;
         let mut found = 0usize;
