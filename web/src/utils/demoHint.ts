@@ -1,5 +1,5 @@
-// Whether the last signed-in session on this browser saw demo towns. The sign-in page has no
-// API to ask before sign-in, so it shows the synthetic-data note from this remembered flag.
+// Whether this browser last saw a demo server, so the sign-in page can show the synthetic-data
+// note before GET /api/v1/instance answers (and when it cannot, e.g. offline).
 const KEY = 'wuwei.demo'
 
 export const demoHint = {

@@ -43,3 +43,18 @@ pub fn resident_memory_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Instance {
+    /// The server's version.
+    pub version: String,
+    /// Whether this server holds the synthetic demo town (pages say so, even before sign-in).
+    pub demo: bool,
+}
+
+/// What this server is; public, so the sign-in page can show it.
+#[utoipa::path(get, path = "/api/v1/instance", tag = "ops", responses((status = 200, body = Instance)))]
+pub async fn instance(State(state): State<AppState>) -> crate::error::ApiResult<axum::Json<Instance>> {
+    let towns = wuwei_store::regions::towns(state.store().db()).await?;
+    Ok(axum::Json(Instance { version: env!("CARGO_PKG_VERSION").to_string(), demo: towns.iter().any(|t| t.is_demo) }))
+}

@@ -85,3 +85,15 @@ async fn loading_the_demo_twice_changes_nothing() {
     assert_eq!(users["total"], 162);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_instance_says_whether_it_holds_demo_data() {
+    let app = TestApp::spawn().await;
+    let v: Value = app.http.get(app.url("/api/v1/instance")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["demo"], false);
+    wuwei_server::demo::load(app.state.store(), start_time()).await.unwrap();
+    let v: Value = app.http.get(app.url("/api/v1/instance")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["demo"], true);
+    assert!(v["version"].as_str().is_some());
+    app.stop().await;
+}
