@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod case;
 pub mod geo;
 pub mod locate;
 pub mod region;
