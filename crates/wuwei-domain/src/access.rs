@@ -138,10 +138,26 @@ pub enum Permission {
     ApiTokensManage,
     #[serde(rename = "audit.read")]
     AuditRead,
+    /// See cases inside the scope (cases assigned to one's unit or reported by oneself are
+    /// visible regardless).
+    #[serde(rename = "cases.read")]
+    CasesRead,
+    /// Report a case.
+    #[serde(rename = "cases.report")]
+    CasesReport,
+    /// Act as the operations centre: accept, dispatch, close, merge, reject.
+    #[serde(rename = "cases.dispatch")]
+    CasesDispatch,
+    /// Issue supervision orders.
+    #[serde(rename = "cases.supervise")]
+    CasesSupervise,
+    /// Edit categories, deadline policies, handling units and routing rules.
+    #[serde(rename = "catalog.write")]
+    CatalogWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 13] = [
         Permission::RegionsRead,
         Permission::RegionsWrite,
         Permission::HouseholdsRead,
@@ -150,6 +166,11 @@ impl Permission {
         Permission::UsersWrite,
         Permission::ApiTokensManage,
         Permission::AuditRead,
+        Permission::CasesRead,
+        Permission::CasesReport,
+        Permission::CasesDispatch,
+        Permission::CasesSupervise,
+        Permission::CatalogWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +183,11 @@ impl Permission {
             Permission::UsersWrite => "users.write",
             Permission::ApiTokensManage => "api_tokens.manage",
             Permission::AuditRead => "audit.read",
+            Permission::CasesRead => "cases.read",
+            Permission::CasesReport => "cases.report",
+            Permission::CasesDispatch => "cases.dispatch",
+            Permission::CasesSupervise => "cases.supervise",
+            Permission::CatalogWrite => "catalog.write",
         }
     }
 }
@@ -255,12 +281,26 @@ impl Role {
                 UsersWrite,
                 ApiTokensManage,
                 AuditRead,
+                CasesRead,
+                CasesReport,
+                CasesDispatch,
+                CasesSupervise,
+                CatalogWrite,
             ],
-            Dispatcher => &[RegionsRead, HouseholdsRead, UsersRead],
-            GridWorker | GridChief | VillageCadre => &[RegionsRead, HouseholdsRead, HouseholdsWrite],
-            AreaChief | LiaisonCadre | Peacemaker | Officer | StoreClerk | PoliticalLegal | Discipline | Police
-            | Justice | Petitions | Village => &[RegionsRead, HouseholdsRead],
-            Resident => &[HouseholdsRead],
+            Dispatcher => {
+                &[RegionsRead, HouseholdsRead, UsersRead, CasesRead, CasesReport, CasesDispatch, CasesSupervise]
+            }
+            GridWorker | GridChief | VillageCadre => {
+                &[RegionsRead, HouseholdsRead, HouseholdsWrite, CasesRead, CasesReport]
+            }
+            AreaChief | LiaisonCadre | Peacemaker => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport],
+            PoliticalLegal => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, CasesSupervise],
+            Discipline | Police | Justice | Petitions | Village => {
+                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport]
+            }
+            Officer => &[RegionsRead, HouseholdsRead, CasesReport],
+            StoreClerk => &[RegionsRead, HouseholdsRead],
+            Resident => &[HouseholdsRead, CasesReport],
         }
     }
 

@@ -64,7 +64,11 @@ impl CaseState {
     pub fn is_open(self) -> bool {
         matches!(
             self,
-            CaseState::Reported | CaseState::Accepted | CaseState::Dispatched | CaseState::InProgress | CaseState::Resolved
+            CaseState::Reported
+                | CaseState::Accepted
+                | CaseState::Dispatched
+                | CaseState::InProgress
+                | CaseState::Resolved
         )
     }
 
@@ -367,7 +371,8 @@ pub fn decide(
     input: &ActionInput,
     now: DateTime<Utc>,
 ) -> Result<Decision, WorkflowError> {
-    let candidates: Vec<&Transition> = WORKFLOW.iter().filter(|t| t.action == action && t.from.contains(&facts.state)).collect();
+    let candidates: Vec<&Transition> =
+        WORKFLOW.iter().filter(|t| t.action == action && t.from.contains(&facts.state)).collect();
     if candidates.is_empty() {
         return Err(WorkflowError::NotInThisState {
             action,
@@ -414,10 +419,10 @@ pub fn decide(
                 if facts.reopen_count > 0 {
                     return Err(WorkflowError::ReopenRefused("reopened_before"));
                 }
-                if !facts.rating.is_some_and(|r| r <= UNSATISFACTORY_MAX) {
+                if facts.rating.is_none_or(|r| r > UNSATISFACTORY_MAX) {
                     return Err(WorkflowError::ReopenRefused("not_rated_unsatisfactory"));
                 }
-                if !facts.closed_at.is_some_and(|c| now - c <= Duration::days(REOPEN_WINDOW_DAYS)) {
+                if facts.closed_at.is_none_or(|c| now - c > Duration::days(REOPEN_WINDOW_DAYS)) {
                     return Err(WorkflowError::ReopenRefused("window_over"));
                 }
             }
@@ -505,6 +510,58 @@ pub fn next_sweep(start: DateTime<Utc>, due: DateTime<Utc>, card: Card) -> Optio
     }
 }
 
+/// A case's deadline clock: when it started, when it is due, the card it shows, and when the
+/// sweeper must look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockState {
+    pub started_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub card: Card,
+    pub next_sweep_at: Option<DateTime<Utc>>,
+}
+
+impl ClockState {
+    pub const STOPPED: ClockState =
+        ClockState { started_at: None, due_at: None, card: Card::None, next_sweep_at: None };
+
+    fn running(start: DateTime<Utc>, minutes: u32) -> ClockState {
+        let due = start + Duration::minutes(i64::from(minutes));
+        ClockState {
+            started_at: Some(start),
+            due_at: Some(due),
+            card: Card::None,
+            next_sweep_at: next_sweep(start, due, Card::None),
+        }
+    }
+}
+
+/// The clock after a case moves from `from` to `to` at `now`. Accepting starts the resolve
+/// clock; a reopen starts it afresh; moves within the resolve phase (dispatch, start,
+/// transfer, a return from the unit) keep it running; leaving the open states stops it but
+/// keeps the card, which the figures count.
+pub fn clock_after(
+    current: ClockState,
+    action: Action,
+    from: CaseState,
+    to: CaseState,
+    policy: DeadlinePolicy,
+    now: DateTime<Utc>,
+) -> ClockState {
+    match clock_in(to) {
+        Clock::Stopped => ClockState {
+            started_at: current.started_at,
+            due_at: current.due_at,
+            card: current.card,
+            next_sweep_at: None,
+        },
+        Clock::Accept => ClockState::running(now, policy.accept_minutes),
+        Clock::Resolve => {
+            let restart = clock_in(from) != Clock::Resolve || action == Action::Reopen;
+            if restart { ClockState::running(now, policy.resolve_minutes) } else { current }
+        }
+    }
+}
+
 // ---- numbering and duplicates ----
 
 /// The readable number of a case: town short code, local date, sequence of the day.
@@ -572,7 +629,8 @@ mod tests {
             (Action::Close, Capacity::Dispatcher, Closed),
         ];
         let mut f = facts(Collected);
-        let input = ActionInput { unit_id: Some(unit), result_note: Some("清理完毕".into()), ..ActionInput::default() };
+        let input =
+            ActionInput { unit_id: Some(unit), result_note: Some("清理完毕".into()), ..ActionInput::default() };
         for (action, who, to) in steps {
             let d = decide(&f, action, &[who], &input, now()).unwrap();
             assert_eq!(d.to, to, "{action}");
@@ -582,7 +640,8 @@ mod tests {
 
     #[test]
     fn a_wrong_action_lists_what_is_allowed() {
-        let err = decide(&facts(Reported), Action::Close, &[Capacity::Dispatcher], &ActionInput::default(), now()).unwrap_err();
+        let err = decide(&facts(Reported), Action::Close, &[Capacity::Dispatcher], &ActionInput::default(), now())
+            .unwrap_err();
         match err {
             WorkflowError::NotInThisState { allowed, .. } => {
                 assert_eq!(allowed, vec![Action::Accept, Action::Return, Action::Merge, Action::Reject]);
@@ -593,7 +652,8 @@ mod tests {
 
     #[test]
     fn capacity_is_checked() {
-        let err = decide(&facts(Reported), Action::Accept, &[Capacity::Handler], &ActionInput::default(), now()).unwrap_err();
+        let err =
+            decide(&facts(Reported), Action::Accept, &[Capacity::Handler], &ActionInput::default(), now()).unwrap_err();
         assert!(matches!(err, WorkflowError::NotPermitted { .. }));
     }
 
@@ -630,8 +690,14 @@ mod tests {
             WorkflowError::ReopenRefused("not_rated_unsatisfactory")
         );
         f.rating = Some(1);
-        assert_eq!(decide(&f, Action::Rate, &[Capacity::Reporter], &rate, now()).unwrap_err(), WorkflowError::RatedAlready);
-        assert_eq!(decide(&f, Action::Reopen, &[Capacity::Reporter], &ActionInput::default(), now()).unwrap().to, Dispatched);
+        assert_eq!(
+            decide(&f, Action::Rate, &[Capacity::Reporter], &rate, now()).unwrap_err(),
+            WorkflowError::RatedAlready
+        );
+        assert_eq!(
+            decide(&f, Action::Reopen, &[Capacity::Reporter], &ActionInput::default(), now()).unwrap().to,
+            Dispatched
+        );
         f.reopen_count = 1;
         assert!(decide(&f, Action::Reopen, &[Capacity::Reporter], &ActionInput::default(), now()).is_err());
         f.reopen_count = 0;
@@ -655,6 +721,27 @@ mod tests {
     }
 
     #[test]
+    fn the_resolve_clock_starts_at_acceptance_and_runs_through_dispatch() {
+        let policy = DeadlinePolicy { accept_minutes: 30, resolve_minutes: 240 };
+        let t0 = now();
+        let reported = clock_after(ClockState::STOPPED, Action::Report, Collected, Reported, policy, t0);
+        assert_eq!(reported.due_at, Some(t0 + Duration::minutes(30)));
+        let t1 = t0 + Duration::minutes(10);
+        let accepted = clock_after(reported, Action::Accept, Reported, Accepted, policy, t1);
+        assert_eq!(accepted.due_at, Some(t1 + Duration::minutes(240)));
+        let dispatched =
+            clock_after(accepted, Action::Dispatch, Accepted, Dispatched, policy, t1 + Duration::minutes(5));
+        assert_eq!(dispatched, accepted);
+        let resolved =
+            clock_after(dispatched, Action::Resolve, InProgress, Resolved, policy, t1 + Duration::minutes(60));
+        assert_eq!(resolved.next_sweep_at, None);
+        assert_eq!(resolved.due_at, accepted.due_at);
+        let t2 = t1 + Duration::days(2);
+        let reopened = clock_after(resolved, Action::Reopen, Closed, Dispatched, policy, t2);
+        assert_eq!(reopened.due_at, Some(t2 + Duration::minutes(240)));
+    }
+
+    #[test]
     fn numbers_and_distances() {
         let day = local_day(Utc.with_ymd_and_hms(2026, 11, 27, 17, 0, 0).unwrap());
         assert_eq!(case_number("DW", day, 42), "DW-20261128-0042");
@@ -673,5 +760,222 @@ mod tests {
             path.push(k);
         }
         assert_eq!(path, vec![UnitKind::Grid, UnitKind::VillageCommittee, UnitKind::TownOffice, UnitKind::County]);
+    }
+}
+
+// ---- defaults ----
+
+/// A category of the default tree: code, names, who usually handles it, whether resolving
+/// needs a photo, whether it is a dispute (handed to mediation once that module exists), and
+/// the town office that takes it when its handler is a town office.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultCategory {
+    pub code: &'static str,
+    pub parent: Option<&'static str>,
+    pub name: &'static str,
+    pub name_en: &'static str,
+    pub unit_kind: UnitKind,
+    pub office: Option<&'static str>,
+    pub requires_photo: bool,
+    pub is_dispute: bool,
+}
+
+#[allow(clippy::too_many_arguments)] // a table row, read positionally below
+const fn cat(
+    code: &'static str,
+    parent: Option<&'static str>,
+    name: &'static str,
+    name_en: &'static str,
+    unit_kind: UnitKind,
+    office: Option<&'static str>,
+    requires_photo: bool,
+    is_dispute: bool,
+) -> DefaultCategory {
+    DefaultCategory { code, parent, name, name_en, unit_kind, office, requires_photo, is_dispute }
+}
+
+/// The default category tree of a new town (editable by its administrator).
+pub const DEFAULT_CATEGORIES: &[DefaultCategory] = &[
+    cat("work_safety", None, "安全生产", "Work safety", UnitKind::TownOffice, Some("office-work-safety"), true, false),
+    cat("fire", None, "火情与秸秆焚烧", "Fire and straw burning", UnitKind::Grid, None, true, false),
+    cat("fire_smoke", Some("fire"), "火情烟雾", "Fire and smoke", UnitKind::Grid, None, true, false),
+    cat("straw_burning", Some("fire"), "秸秆焚烧", "Straw burning", UnitKind::Grid, None, true, false),
+    cat("environment", None, "环境卫生", "Environment and hygiene", UnitKind::Grid, None, true, false),
+    cat("garbage", Some("environment"), "垃圾堆放", "Rubbish dumping", UnitKind::Grid, None, true, false),
+    cat(
+        "sewage",
+        Some("environment"),
+        "污水排放",
+        "Sewage discharge",
+        UnitKind::TownOffice,
+        Some("office-environment"),
+        true,
+        false,
+    ),
+    cat("roads", None, "道路与基础设施", "Roads and infrastructure", UnitKind::VillageCommittee, None, true, false),
+    cat("streetlight", Some("roads"), "路灯损坏", "Broken streetlight", UnitKind::VillageCommittee, None, false, false),
+    cat("water_power", None, "水电", "Water and power", UnitKind::VillageCommittee, None, false, false),
+    cat(
+        "public_order",
+        None,
+        "社会治安",
+        "Public order",
+        UnitKind::TownOffice,
+        Some("office-political-legal"),
+        false,
+        false,
+    ),
+    cat("neighbour_dispute", None, "邻里纠纷", "Neighbour disputes", UnitKind::Grid, None, false, true),
+    cat(
+        "land_use",
+        None,
+        "土地利用与违法建设",
+        "Land use and illegal building",
+        UnitKind::EnforcementTeam,
+        Some("enforcement"),
+        true,
+        false,
+    ),
+    cat(
+        "illegal_building",
+        Some("land_use"),
+        "违法建设",
+        "Illegal building",
+        UnitKind::EnforcementTeam,
+        Some("enforcement"),
+        true,
+        false,
+    ),
+    cat(
+        "elderly_care",
+        None,
+        "老人与困难群体关爱",
+        "Care of elderly and vulnerable people",
+        UnitKind::Grid,
+        None,
+        false,
+        false,
+    ),
+    cat("other", None, "其他", "Other", UnitKind::VillageCommittee, None, false, false),
+];
+
+/// A town office that handles cases, with its code and names.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultUnit {
+    pub code: &'static str,
+    pub kind: UnitKind,
+    pub name: &'static str,
+}
+
+/// The handling units every town starts with (grid and village units are made per region).
+pub const DEFAULT_UNITS: &[DefaultUnit] = &[
+    DefaultUnit { code: "office-work-safety", kind: UnitKind::TownOffice, name: "安全生产办公室" },
+    DefaultUnit { code: "office-environment", kind: UnitKind::TownOffice, name: "生态环境办公室" },
+    DefaultUnit { code: "office-construction", kind: UnitKind::TownOffice, name: "村镇建设办公室" },
+    DefaultUnit { code: "office-social-affairs", kind: UnitKind::TownOffice, name: "社会事务办公室" },
+    DefaultUnit { code: "office-political-legal", kind: UnitKind::TownOffice, name: "综治中心（政法委）" },
+    DefaultUnit { code: "enforcement", kind: UnitKind::EnforcementTeam, name: "综合行政执法队" },
+    DefaultUnit { code: "county", kind: UnitKind::County, name: "市直部门" },
+];
+
+/// The town office a case escalates to from a village when its category names none.
+pub const DEFAULT_ESCALATION_OFFICE: &str = "office-construction";
+
+// ---- routing ----
+
+/// A routing rule as the rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingRule {
+    /// `None`: any category.
+    pub category_id: Option<Uuid>,
+    /// `None`: anywhere; else a grid, natural or admin village id.
+    pub region_id: Option<Uuid>,
+    /// Send to the unit of this kind at the case's place (grid, village committee) ...
+    pub unit_kind: Option<UnitKind>,
+    /// ... or to this unit.
+    pub unit_id: Option<Uuid>,
+}
+
+/// Where routing sends a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteTarget {
+    Unit(Uuid),
+    /// The unit of this kind at the case's place.
+    AtPlace(UnitKind),
+}
+
+/// Pick the handling unit for a case: the most specific matching rule wins (category and
+/// place, then category, then place), a category's own rules before its parents'; without a
+/// rule, the category's default unit kind at the case's place.
+///
+/// `categories`: the case's category then its ancestors. `places`: the case's grid, natural
+/// village and admin village ids (those it has).
+pub fn route(categories: &[Uuid], default_kind: UnitKind, places: &[Uuid], rules: &[RoutingRule]) -> RouteTarget {
+    let target = |r: &RoutingRule| match (r.unit_id, r.unit_kind) {
+        (Some(u), _) => Some(RouteTarget::Unit(u)),
+        (None, Some(k)) => Some(RouteTarget::AtPlace(k)),
+        (None, None) => None,
+    };
+    let place_rank = |r: &RoutingRule| r.region_id.and_then(|id| places.iter().position(|p| *p == id));
+    // Category and place: by category depth, then by place fineness.
+    for c in categories {
+        let mut best: Option<(usize, RouteTarget)> = None;
+        for r in rules.iter().filter(|r| r.category_id == Some(*c)) {
+            if let (Some(rank), Some(t)) = (place_rank(r), target(r))
+                && best.is_none_or(|(b, _)| rank < b)
+            {
+                best = Some((rank, t));
+            }
+        }
+        if let Some((_, t)) = best {
+            return t;
+        }
+    }
+    for c in categories {
+        if let Some(t) = rules.iter().filter(|r| r.category_id == Some(*c) && r.region_id.is_none()).find_map(target) {
+            return t;
+        }
+    }
+    let mut best: Option<(usize, RouteTarget)> = None;
+    for r in rules.iter().filter(|r| r.category_id.is_none()) {
+        if let (Some(rank), Some(t)) = (place_rank(r), target(r))
+            && best.is_none_or(|(b, _)| rank < b)
+        {
+            best = Some((rank, t));
+        }
+    }
+    if let Some((_, t)) = best {
+        return t;
+    }
+    RouteTarget::AtPlace(default_kind)
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_rule_wins() {
+        let (cat, parent) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (grid, av) = (Uuid::from_u128(10), Uuid::from_u128(30));
+        let (office, team, village_office) = (Uuid::from_u128(100), Uuid::from_u128(200), Uuid::from_u128(300));
+        let rules = [
+            RoutingRule { category_id: Some(parent), region_id: None, unit_kind: None, unit_id: Some(office) },
+            RoutingRule {
+                category_id: Some(parent),
+                region_id: Some(av),
+                unit_kind: None,
+                unit_id: Some(village_office),
+            },
+            RoutingRule { category_id: None, region_id: Some(grid), unit_kind: None, unit_id: Some(team) },
+        ];
+        let chain = [cat, parent];
+        assert_eq!(route(&chain, UnitKind::Grid, &[grid, av], &rules), RouteTarget::Unit(village_office));
+        assert_eq!(route(&chain, UnitKind::Grid, &[Uuid::from_u128(11)], &rules), RouteTarget::Unit(office));
+        assert_eq!(route(&[Uuid::from_u128(5)], UnitKind::Grid, &[grid], &rules), RouteTarget::Unit(team));
+        assert_eq!(
+            route(&[Uuid::from_u128(5)], UnitKind::VillageCommittee, &[], &rules),
+            RouteTarget::AtPlace(UnitKind::VillageCommittee)
+        );
     }
 }

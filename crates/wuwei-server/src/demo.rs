@@ -76,6 +76,7 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> Result<DemoReport, DemoE
     let (ids, town_id) = insert_regions(&mut tx, &actor, now, &demo, city.id).await?;
     let households = insert_households(&mut tx, now, &demo, &ids, town_id).await?;
     let accounts = insert_accounts(&mut tx, now, &demo, &ids, city.id, town_id, &hash).await?;
+    seed_case_catalog(&mut tx, &actor, now, &demo, &ids, town_id).await?;
     tx.audit(AuditDraft {
         actor,
         action: "demo.load".into(),
@@ -92,6 +93,58 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> Result<DemoReport, DemoE
     });
     tx.commit(now).await?;
     Ok(DemoReport { loaded: true, town_id, regions: ids.len(), households, accounts })
+}
+
+/// Which demo accounts staff which town office (the offices themselves come from the defaults).
+const OFFICE_MEMBERS: &[(&str, &[&str])] = &[
+    (
+        "enforcement",
+        &[
+            "of01", "of02", "of03", "of04", "of05", "of06", "of07", "of08", "of09", "of10", "of11", "of12", "of13",
+            "of14", "of15", "of16", "of17", "of18",
+        ],
+    ),
+    ("office-work-safety", &["of01", "of02", "of03"]),
+    ("office-environment", &["of04", "of05"]),
+    ("office-construction", &["of06", "of07"]),
+    ("office-social-affairs", &["village1", "petitions1"]),
+    ("office-political-legal", &["pl1", "police1", "justice1", "disc1"]),
+];
+
+/// The case loop's defaults for the demo town, a unit for every grid and admin village (so the
+/// dispatch list is complete from the start), and the offices' members.
+async fn seed_case_catalog(
+    tx: &mut wuwei_store::Tx,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    demo: &DemoTown,
+    ids: &Ids,
+    town_id: Uuid,
+) -> Result<(), DemoError> {
+    use wuwei_domain::case::UnitKind;
+    use wuwei_store::catalog;
+    catalog::seed_defaults(tx, actor, now, town_id).await?;
+    for (layer, kind) in [(&demo.grids, UnitKind::Grid), (&demo.admin_villages, UnitKind::VillageCommittee)] {
+        for r in layer.iter() {
+            let Some((_, id, _)) = ids.get(&r.key) else { continue };
+            let name = match kind {
+                UnitKind::VillageCommittee => format!("{}村民委员会", r.name.trim_end_matches('村')),
+                _ => r.name.clone(),
+            };
+            catalog::region_unit(tx, now, town_id, kind, *id, &name).await?;
+        }
+    }
+    for (code, usernames) in OFFICE_MEMBERS {
+        let unit = catalog::unit_by_code(tx.db(), town_id, code)
+            .await?
+            .ok_or_else(|| DemoError::Data(format!("no office {code}")))?;
+        for u in usernames.iter() {
+            if let Some(user) = accounts::user_by_username(tx.db(), u).await? {
+                catalog::add_member(tx, town_id, unit.id, user.id).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Region key → (kind, id, ancestry).

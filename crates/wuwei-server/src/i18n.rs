@@ -92,6 +92,16 @@ pub fn message(code: &str, lang: Lang) -> &'static str {
         ("internal", En) => "Internal error; it has been logged",
         ("outside_town", ZhCn) => "该位置不在任何可见的乡镇内",
         ("outside_town", En) => "This location is not inside any town you can see",
+        ("action_not_allowed", ZhCn) => "当前状态下不能执行此操作",
+        ("action_not_allowed", En) => "This action is not allowed in the case's current state",
+        ("reopen_refused", ZhCn) => "该事件不能再重新办理",
+        ("reopen_refused", En) => "This case can no longer be reopened",
+        ("rated_already", ZhCn) => "该事件已评价过",
+        ("rated_already", En) => "This case has been rated already",
+        ("idempotency_conflict", ZhCn) => "该幂等键已用于另一个请求",
+        ("idempotency_conflict", En) => "This Idempotency-Key was used for a different request",
+        ("invalid_header", ZhCn) => "请求头有误",
+        ("invalid_header", En) => "A request header is invalid",
         (_, ZhCn) => "请求有误",
         (_, En) => "Bad request",
     }
@@ -153,6 +163,10 @@ fn reason_zh(reason: &str) -> &'static str {
         "no_roles" => "至少需要一个角色",
         "too_many" => "数量超出上限",
         "in_past" => "时间已过",
+        "outside_town" => "位置不在本镇范围内",
+        "photo_required" => "该类事件办结时须上传至少一张照片",
+        "same_unit" => "不能转给当前处置单位",
+        "not_open" => "目标事件不存在或已结束",
         _ => "不符合规则",
     }
 }

@@ -5,6 +5,7 @@
 //! finish.
 
 pub mod auth;
+pub mod caseflow;
 pub mod demo;
 pub mod dto;
 pub mod error;
@@ -39,7 +40,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::routes::{audit, households, ops, regions, tokens, users};
+use crate::routes::{audit, cases, households, inbox, ops, regions, tokens, users};
 pub use crate::state::{AppState, Clock, FakeClock, ServerConfig, SystemClock};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,6 +70,19 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(users::set_password))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(cases::list_cases, cases::create_case))
+        .routes(routes!(cases::counts))
+        .routes(routes!(cases::stream))
+        .routes(routes!(cases::get_case))
+        .routes(routes!(cases::act))
+        .routes(routes!(cases::supervise))
+        .routes(routes!(cases::map))
+        .routes(routes!(cases::categories, cases::create_category))
+        .routes(routes!(cases::update_category))
+        .routes(routes!(cases::units))
+        .routes(routes!(inbox::list))
+        .routes(routes!(inbox::read))
+        .routes(routes!(inbox::read_all))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(ops::healthz))
@@ -177,6 +191,12 @@ pub async fn serve_with(
 ) -> Result<(), ServeError> {
     let app = router(state.clone());
     let jobs = tokio::spawn(jobs::run_periodic(state.clone()));
+    let signal_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams end now; ordinary requests in flight still finish.
+        let _ = signal_state.0.shutdown.send(true);
+    };
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

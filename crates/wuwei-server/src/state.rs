@@ -110,6 +110,11 @@ pub struct ServerConfig {
     pub sqlite_synchronous_full: bool,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// SMS gateway: urgent notices are POSTed here as `{"phone", "title", "text"}`. Secret (it
+    /// usually carries a key).
+    pub sms_webhook_url: Option<Secret<String>>,
+    /// WeCom group robot webhook: urgent notices go to the group.
+    pub wecom_webhook_url: Option<Secret<String>>,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +132,8 @@ impl Default for ServerConfig {
             db_max_connections: 8,
             sqlite_synchronous_full: false,
             log_format: "text".into(),
+            sms_webhook_url: None,
+            wecom_webhook_url: None,
         }
     }
 }
@@ -155,6 +162,13 @@ pub struct Inner {
     pub limiter: LoginLimiter,
     pub locator: Locator,
     pub metrics: Metrics,
+    pub case_events: crate::caseflow::CaseEvents,
+    /// This process's name for job leases.
+    pub instance_id: String,
+    /// For outbound webhooks.
+    pub http: reqwest::Client,
+    /// Set when the server is shutting down, so long-lived streams end and let it stop.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
 }
 
@@ -171,6 +185,10 @@ impl AppState {
             limiter: LoginLimiter::new(),
             locator: Locator::new(),
             metrics: Metrics::new(),
+            case_events: crate::caseflow::CaseEvents::new(),
+            instance_id: format!("wuwei-{}", uuid::Uuid::new_v4().simple()),
+            http: reqwest::Client::new(),
+            shutdown: tokio::sync::watch::channel(false).0,
             started_at: Instant::now(),
         }))
     }

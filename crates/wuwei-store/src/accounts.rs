@@ -614,3 +614,61 @@ pub async fn touch_api_token(tx: &Tx, id: Uuid, now: DateTime<Utc>) -> Result<()
         .await?;
     Ok(())
 }
+
+/// Users holding one of `roles` bound exactly at `scope_id` (a grid's workers, a village's
+/// cadres), who are not disabled.
+pub async fn users_with_role_at(db: &impl ConnectionTrait, roles: &[Role], scope_id: Uuid) -> Result<Vec<UserRow>> {
+    let ids: Vec<Uuid> = role_binding::Entity::find()
+        .select_only()
+        .column(role_binding::Column::UserId)
+        .filter(role_binding::Column::ScopeId.eq(scope_id))
+        .filter(role_binding::Column::Role.is_in(roles.iter().map(|r| r.as_str())))
+        .filter(role_binding::Column::UserId.is_not_null())
+        .into_tuple::<Option<Uuid>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(app_user::Entity::find()
+        .filter(app_user::Column::Id.is_in(ids))
+        .filter(app_user::Column::Disabled.eq(false))
+        .order_by_asc(app_user::Column::Username)
+        .all(db)
+        .await?)
+}
+
+/// Users holding one of `roles` anywhere in a town (the town's dispatchers).
+pub async fn users_with_role_in_town(db: &impl ConnectionTrait, roles: &[Role], town_id: Uuid) -> Result<Vec<UserRow>> {
+    let ids: Vec<Uuid> = role_binding::Entity::find()
+        .select_only()
+        .column(role_binding::Column::UserId)
+        .filter(role_binding::Column::TownId.eq(town_id))
+        .filter(role_binding::Column::Role.is_in(roles.iter().map(|r| r.as_str())))
+        .filter(role_binding::Column::UserId.is_not_null())
+        .into_tuple::<Option<Uuid>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(app_user::Entity::find()
+        .filter(app_user::Column::Id.is_in(ids))
+        .filter(app_user::Column::Disabled.eq(false))
+        .order_by_asc(app_user::Column::Username)
+        .all(db)
+        .await?)
+}
+
+pub async fn users_by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<UserRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(app_user::Entity::find().filter(app_user::Column::Id.is_in(ids.to_vec())).all(db).await?)
+}

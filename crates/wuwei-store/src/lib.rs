@@ -10,9 +10,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cases;
+pub mod catalog;
 mod entity;
 pub mod households;
+pub mod idempotency;
+pub mod lease;
 mod migration;
+pub mod notify;
 pub mod regions;
 pub mod test_support;
 
@@ -33,6 +38,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
+pub use sea_orm::ConnectionTrait as Conn;
 pub use sea_orm::DatabaseTransaction as Transaction;
 
 #[derive(Debug, thiserror::Error)]

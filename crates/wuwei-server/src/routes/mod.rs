@@ -2,7 +2,9 @@
 //! shape the answer; rules live in the domain crate and SQL in the store crate.
 
 pub mod audit;
+pub mod cases;
 pub mod households;
+pub mod inbox;
 pub mod ops;
 pub mod regions;
 pub mod tokens;

@@ -422,6 +422,10 @@ pub async fn create_region(
         },
     )
     .await?;
+    if kind == RegionKind::Town {
+        // A new town starts with the default case categories, deadlines and offices.
+        wuwei_store::catalog::seed_defaults(&mut tx, &auth.actor(), now, row.id).await?;
+    }
     tx.commit(now).await?;
     state.0.locator.invalidate(row.town_id);
     Ok((StatusCode::CREATED, Json(RegionDto::from(&row))))

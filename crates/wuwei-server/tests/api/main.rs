@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod cases;
 mod errors;
 mod helpers;
 mod people;
