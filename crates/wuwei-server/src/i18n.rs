@@ -100,6 +100,8 @@ pub fn message(code: &str, lang: Lang) -> &'static str {
         ("rated_already", En) => "This case has been rated already",
         ("idempotency_conflict", ZhCn) => "该幂等键已用于另一个请求",
         ("idempotency_conflict", En) => "This Idempotency-Key was used for a different request",
+        ("invalid_multipart", ZhCn) => "上传内容格式有误",
+        ("invalid_multipart", En) => "The multipart upload is malformed",
         ("invalid_header", ZhCn) => "请求头有误",
         ("invalid_header", En) => "A request header is invalid",
         (_, ZhCn) => "请求有误",
@@ -167,6 +169,7 @@ fn reason_zh(reason: &str) -> &'static str {
         "photo_required" => "该类事件办结时须上传至少一张照片",
         "same_unit" => "不能转给当前处置单位",
         "not_open" => "目标事件不存在或已结束",
+        "media_invalid" => "文件已损坏或时长超限",
         _ => "不符合规则",
     }
 }

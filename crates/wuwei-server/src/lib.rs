@@ -40,7 +40,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::routes::{audit, cases, households, inbox, ops, regions, tokens, users};
+use crate::routes::{attachments, audit, cases, households, inbox, ops, regions, tokens, users};
 pub use crate::state::{AppState, Clock, FakeClock, ServerConfig, SystemClock};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -50,6 +50,9 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
     let import = OpenApiRouter::new()
         .routes(routes!(regions::import_regions))
         .layer(DefaultBodyLimit::max(import_max_body_bytes));
+    let upload = OpenApiRouter::new()
+        .routes(routes!(attachments::upload))
+        .layer(DefaultBodyLimit::max(attachments::UPLOAD_BODY_LIMIT));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -80,6 +83,9 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(cases::categories, cases::create_category))
         .routes(routes!(cases::update_category))
         .routes(routes!(cases::units))
+        .merge(upload)
+        .routes(routes!(attachments::content))
+        .routes(routes!(attachments::thumbnail))
         .routes(routes!(inbox::list))
         .routes(routes!(inbox::read))
         .routes(routes!(inbox::read_all))

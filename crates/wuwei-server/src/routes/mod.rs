@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource. Handlers parse, authorize, call the store, and
 //! shape the answer; rules live in the domain crate and SQL in the store crate.
 
+pub mod attachments;
 pub mod audit;
 pub mod cases;
 pub mod households;
