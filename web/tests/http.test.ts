@@ -187,3 +187,27 @@ describe('readCookie', () => {
     expect(readCookie('a', 'a=%E0%A4%A')).toBe('%E0%A4%A')
   })
 })
+
+describe('request bodies and headers', () => {
+  it('sends FormData as multipart (the browser sets the boundary) and extra headers', async () => {
+    fetchMock.mockResolvedValue(jsonResponse(201, { attachment: {}, case_version: 3 }))
+    const form = new FormData()
+    form.append('file', new Blob(['x'], { type: 'image/png' }), 'a.png')
+    await request('/api/v1/cases/c1/attachments', { method: 'POST', body: form, headers: { 'Idempotency-Key': 'k-1' } })
+    const [, init] = fetchMock.mock.calls[0] as FetchArgs
+    expect(init.body).toBe(form)
+    const headers = init.headers as Record<string, string>
+    expect(headers['Content-Type']).toBeUndefined()
+    expect(headers['Idempotency-Key']).toBe('k-1')
+  })
+
+  it('sends the Idempotency-Key of a new case', async () => {
+    const { casesApi } = await import('@/api/cases')
+    fetchMock.mockResolvedValue(jsonResponse(201, { id: 'c1', number: 'DW-1' }))
+    await casesApi.create({ category_id: 'k', title: 't' }, 'draft-key')
+    const [url, init] = fetchMock.mock.calls[0] as FetchArgs
+    expect(url).toBe('/api/v1/cases')
+    expect((init.headers as Record<string, string>)['Idempotency-Key']).toBe('draft-key')
+    expect(JSON.parse(String(init.body))).toEqual({ category_id: 'k', title: 't' })
+  })
+})

@@ -8,22 +8,25 @@ function binding(role: string): RoleBinding {
 }
 
 describe('visibleMenu', () => {
-  it('shows only home to a user without permissions', () => {
-    expect(visibleMenu(DESK_MENU, []).map((m) => m.path)).toEqual(['/'])
+  // Home and the inbox need no permission: every signed-in user has both.
+  it('shows only home and the inbox to a user without permissions', () => {
+    expect(visibleMenu(DESK_MENU, []).map((m) => m.path)).toEqual(['/', '/inbox'])
   })
 
   it('shows exactly the entries whose permission the user has, in menu order', () => {
     const paths = visibleMenu(DESK_MENU, ['audit.read', 'regions.read', 'households.write']).map((m) => m.path)
-    expect(paths).toEqual(['/', '/regions', '/audit'])
+    expect(paths).toEqual(['/', '/regions', '/audit', '/inbox'])
   })
 
   it('shows everything to a user with every permission', () => {
-    const all = ['regions.read', 'regions.write', 'households.read', 'households.write', 'users.read', 'users.write', 'api_tokens.manage', 'audit.read']
-    expect(visibleMenu(DESK_MENU, all).map((m) => m.path)).toEqual(['/', '/regions', '/households', '/users', '/api-tokens', '/audit'])
+    const all = ['regions.read', 'regions.write', 'households.read', 'households.write', 'users.read', 'users.write', 'api_tokens.manage', 'audit.read', 'cases.read', 'catalog.write']
+    expect(visibleMenu(DESK_MENU, all).map((m) => m.path)).toEqual([
+      '/', '/cases', '/case-map', '/supervision', '/figures', '/regions', '/households', '/users', '/api-tokens', '/audit', '/categories', '/inbox',
+    ])
   })
 
   it('does not treat a write permission as the read one', () => {
-    expect(visibleMenu(DESK_MENU, ['users.write']).map((m) => m.path)).toEqual(['/'])
+    expect(visibleMenu(DESK_MENU, ['users.write', 'cases.report']).map((m) => m.path)).toEqual(['/', '/inbox'])
   })
 })
 

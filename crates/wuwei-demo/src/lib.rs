@@ -6,16 +6,24 @@
 //! accounts. Everything is synthetic: villages and people are generated from name parts, and all
 //! phone numbers are in the 1700 virtual-operator range.
 //!
+//! `case_history(...)` adds months of past cases (see the `history` module), separately, so the
+//! town above never changes with it.
+//!
 //! No I/O, no clock, no OS randomness, no floating-point functions from the platform's maths
 //! library: the same seed gives the same data, bit for bit, on every machine. The PRNG is written
 //! here so that a dependency upgrade cannot change the demo.
 
 mod geometry;
+mod history;
 mod names;
 mod people;
 mod rng;
 
 use geometry::{CellRect, Lattice, MinParts};
+pub use history::{
+    DemoCase, DemoCaseEvent, DemoUnit, HistorySpec, SPEED_AT_END, SpecCategory, case_history, civil_from_days,
+    days_from_civil, local_day_of,
+};
 use rng::Rng;
 use serde::Serialize;
 

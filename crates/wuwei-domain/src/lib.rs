@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod case;
+pub mod figures;
 pub mod geo;
 pub mod locate;
 pub mod region;

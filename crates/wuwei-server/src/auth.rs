@@ -155,21 +155,8 @@ impl FromRequestParts<AppState> for Auth {
         }
         let hash = token_hash(&token);
         let auth = if token.starts_with(API_TOKEN_PREFIX) && !via_cookie {
-            let t = accounts::api_token_by_hash(db, &hash).await?.ok_or_else(ApiError::unauthenticated)?;
-            if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
-                return Err(ApiError::unauthenticated());
-            }
-            let rows = accounts::token_bindings(db, t.id).await?;
-            if t.last_used_at.is_none_or(|l| now - l > Duration::seconds(TOUCH_AFTER_SECS)) {
-                let tx = state.store().begin_unaudited().await?;
-                accounts::touch_api_token(&tx, t.id, now).await?;
-                tx.commit(now).await?;
-            }
-            Auth {
-                principal: principal_of(t.created_by, format!("token:{}", t.name), Some(t.id), &rows),
-                user: None,
-                session_id: None,
-            }
+            let principal = api_token_principal(state, &token).await?.ok_or_else(ApiError::unauthenticated)?;
+            Auth { principal, user: None, session_id: None }
         } else {
             let s = accounts::session_by_token_hash(db, &hash).await?.ok_or_else(ApiError::unauthenticated)?;
             if s.revoked_at.is_some() || s.expires_at <= now {
@@ -200,6 +187,28 @@ impl FromRequestParts<AppState> for Auth {
         parts.extensions.insert(AuthCache(std::sync::Arc::new(auth.clone_auth())));
         Ok(auth)
     }
+}
+
+/// The principal an API token (`wwt_…`) acts as, or `None` when the token is unknown, revoked or
+/// expired. The one place API tokens are resolved: the `Auth` extractor and the Open311
+/// `api_key` both come here. Marks the token used (at most every few minutes).
+pub async fn api_token_principal(state: &AppState, token: &str) -> ApiResult<Option<Principal>> {
+    if !token.starts_with(API_TOKEN_PREFIX) || token.len() > 256 {
+        return Ok(None);
+    }
+    let now = state.now();
+    let db = state.store().db();
+    let Some(t) = accounts::api_token_by_hash(db, &token_hash(token)).await? else { return Ok(None) };
+    if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    let rows = accounts::token_bindings(db, t.id).await?;
+    if t.last_used_at.is_none_or(|l| now - l > Duration::seconds(TOUCH_AFTER_SECS)) {
+        let tx = state.store().begin_unaudited().await?;
+        accounts::touch_api_token(&tx, t.id, now).await?;
+        tx.commit(now).await?;
+    }
+    Ok(Some(principal_of(t.created_by, format!("token:{}", t.name), Some(t.id), &rows)))
 }
 
 impl Auth {

@@ -40,6 +40,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::routes::figures;
 use crate::routes::{attachments, audit, cases, households, inbox, ops, regions, tokens, users};
 pub use crate::state::{AppState, Clock, FakeClock, ServerConfig, SystemClock};
 
@@ -83,6 +84,8 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(cases::categories, cases::create_category))
         .routes(routes!(cases::update_category))
         .routes(routes!(cases::units))
+        .routes(routes!(figures::case_figures))
+        .routes(routes!(figures::case_figures_xlsx))
         .merge(upload)
         .routes(routes!(attachments::content))
         .routes(routes!(attachments::thumbnail))
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let app = api_routes
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", (*doc).clone()))
+        .merge(routes::open311::router())
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into_response()

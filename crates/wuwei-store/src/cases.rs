@@ -211,6 +211,7 @@ pub async fn insert_case(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, new: Ne
     }
     .insert(tx.db())
     .await?;
+    crate::figures::track(tx, None, &row);
     add_event(
         tx,
         row.town_id,
@@ -344,6 +345,7 @@ pub async fn apply_transition(
         return Err(StoreError::VersionConflict { current: row.version });
     }
     let row = found(case_in_town(tx.db(), current.town_id, current.id).await?)?;
+    crate::figures::track(tx, Some(current), &row);
     let data = json!({
         "unit_id": changes.unit_id, "rating": changes.rating, "merged_into_id": changes.merged_into_id,
         "result_note": changes.result_note, "rating_comment": changes.rating_comment,
@@ -727,6 +729,7 @@ pub async fn apply_sweep(
     }
     let actor = Actor::system("sweeper");
     let row = found(case_in_town(tx.db(), current.town_id, current.id).await?)?;
+    crate::figures::track(tx, Some(current), &row);
     let card_action = match change.card {
         Card::Yellow => "yellow_card",
         Card::Red => "red_card",
@@ -965,4 +968,76 @@ pub async fn attachments(db: &impl ConnectionTrait, town_id: Uuid, case_id: Uuid
 
 pub async fn attachment(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<AttachmentRow>> {
     Ok(attachment::Entity::find().filter(attachment::Column::Id.eq(id)).one(db).await?)
+}
+
+// ---- the public view (Open311) ----
+
+/// Which of a town's cases the public view (Open311 GeoReport v2) asks for.
+#[derive(Debug, Clone, Default)]
+pub struct PublicCaseQuery {
+    /// States to include; none given means no cases.
+    pub states: Vec<CaseState>,
+    /// Categories to include; none given means no cases.
+    pub category_ids: Vec<Uuid>,
+    /// Only these readable numbers, when any are given.
+    pub numbers: Vec<String>,
+    /// Reported at or after.
+    pub reported_from: Option<DateTime<Utc>>,
+    /// Reported at or before.
+    pub reported_until: Option<DateTime<Utc>>,
+}
+
+/// A town's reported cases for the public view, the most recently reported first, at most
+/// `limit`. Cases never reported (drafts) have no `reported_at` and never appear.
+pub async fn public_cases(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    q: &PublicCaseQuery,
+    limit: u64,
+) -> Result<Vec<CaseRow>> {
+    if q.states.is_empty() || q.category_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cond = Condition::all()
+        .add(case::Column::TownId.eq(town_id))
+        .add(case::Column::State.is_in(q.states.iter().map(|s| s.as_str())))
+        .add(case::Column::CategoryId.is_in(q.category_ids.clone()))
+        .add(case::Column::ReportedAt.is_not_null());
+    if !q.numbers.is_empty() {
+        cond = cond.add(case::Column::Number.is_in(q.numbers.clone()));
+    }
+    if let Some(f) = q.reported_from {
+        cond = cond.add(case::Column::ReportedAt.gte(f));
+    }
+    if let Some(u) = q.reported_until {
+        cond = cond.add(case::Column::ReportedAt.lte(u));
+    }
+    Ok(case::Entity::find()
+        .filter(cond)
+        .order_by_desc(case::Column::ReportedAt)
+        .order_by_desc(case::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The readable numbers of some of a town's cases, by id.
+pub async fn numbers_of(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(Uuid, String)> = case::Entity::find()
+        .select_only()
+        .column(case::Column::Id)
+        .column(case::Column::Number)
+        .filter(case::Column::TownId.eq(town_id))
+        .filter(case::Column::Id.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -13,6 +13,8 @@ pub mod audit;
 pub mod cases;
 pub mod catalog;
 mod entity;
+pub mod figures;
+pub mod history;
 pub mod households;
 pub mod idempotency;
 pub mod lease;
@@ -252,7 +254,7 @@ impl Store {
             }
             Backend::Postgres => (None, self.db.begin().await?),
         };
-        Ok(Tx { txn, backend: self.backend, _guard: guard, audits: Vec::new(), audited })
+        Ok(Tx { txn, backend: self.backend, _guard: guard, audits: Vec::new(), audited, figures: Default::default() })
     }
 
     /// A consistent copy of a SQLite database while the server runs.
@@ -302,6 +304,8 @@ pub struct Tx {
     _guard: Option<OwnedMutexGuard<()>>,
     audits: Vec<AuditDraft>,
     audited: bool,
+    /// Changes to the figures rollup, written at commit in key order (see `figures::track`).
+    figures: figures::Pending,
 }
 
 impl Tx {
@@ -320,7 +324,7 @@ impl Tx {
 
     /// Append the audit entries to their chains and commit, all or nothing.
     pub async fn commit(self, now: DateTime<Utc>) -> Result<()> {
-        let Tx { txn, audits, audited, _guard, .. } = self;
+        let Tx { txn, audits, audited, _guard, figures, .. } = self;
         if audited && audits.is_empty() {
             // Every change leaves a trace: a write path that forgot its audit entry is a bug.
             return Err(StoreError::Invariant("a write transaction committed without an audit entry".into()));
@@ -331,6 +335,7 @@ impl Tx {
         }
         // Chains are locked in a fixed (sorted) order so two transactions never deadlock.
         let at = now.trunc_subsecs(6);
+        figures.flush(&txn).await?;
         for (chain, drafts) in by_chain {
             audit::append(&txn, &chain, at, drafts).await?;
         }

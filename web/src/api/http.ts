@@ -39,11 +39,15 @@ type Query = Record<string, string | number | boolean | null | undefined>
 export interface RequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   query?: Query
-  /** A JSON body; objects are serialised. */
+  /** A JSON body; objects are serialised. A `FormData` body is sent as multipart as it is. */
   body?: unknown
+  /** Extra request headers (`Idempotency-Key`, say). */
+  headers?: Record<string, string>
   /** Do not send the user to the sign-in page on 401 (the sign-in call itself). */
   skipAuthRedirect?: boolean
   signal?: AbortSignal
+  /** Overrides the default time limit (uploads over a weak phone signal need longer). */
+  timeoutMs?: number
 }
 
 // Hooks set by the app at start-up, so that this module does not depend on the router or i18n.
@@ -141,17 +145,21 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
     'Accept-Language': acceptLanguage(localeProvider()),
   }
   let body: BodyInit | undefined
-  if (options.body !== undefined) {
+  if (typeof FormData !== 'undefined' && options.body instanceof FormData) {
+    // The browser sets the multipart boundary itself.
+    body = options.body
+  } else if (options.body !== undefined) {
     headers['Content-Type'] = 'application/json'
     body = JSON.stringify(options.body)
   }
+  if (options.headers) Object.assign(headers, options.headers)
   if (UNSAFE_METHODS.has(method)) {
     const csrf = readCookie(CSRF_COOKIE)
     if (csrf) headers[CSRF_HEADER] = csrf
   }
 
   const timeout = new AbortController()
-  const timer = setTimeout(() => timeout.abort(), REQUEST_TIMEOUT_MS)
+  const timer = setTimeout(() => timeout.abort(), options.timeoutMs ?? REQUEST_TIMEOUT_MS)
   const onAbort = () => timeout.abort()
   options.signal?.addEventListener('abort', onAbort)
   let res: Response

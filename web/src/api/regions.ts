@@ -61,7 +61,16 @@ export interface ImportResult {
   unchanged: number
 }
 
+/** What `GET /locate` found at a point; each level may be missing. */
+export interface LocateAnswer {
+  town: { id: string; name: string; code: string | null } | null
+  admin_village: { id: string; name: string; code: string | null } | null
+  natural_village: { id: string; name: string; code: string | null } | null
+  grid: { id: string; name: string; code: string | null } | null
+}
+
 export const regionsApi = {
+  locate: (lat: number, lon: number) => http.get<LocateAnswer>('/api/v1/locate', { lat, lon }),
   tree: (townId: string) => http.get<RegionNode>(`/api/v1/towns/${encodeURIComponent(townId)}/region-tree`),
   geojson: (townId: string, kind: RegionKind) =>
     http.get<RegionFeatureCollection>(`/api/v1/towns/${encodeURIComponent(townId)}/regions.geojson`, { kind }),

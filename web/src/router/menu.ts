@@ -3,11 +3,17 @@ import type { MenuItem } from '@/utils/permissions'
 /** The desk side menu, in order. Each entry's permission also guards its route. */
 export const DESK_MENU: readonly MenuItem[] = [
   { path: '/', title: 'menu.home', icon: 'home' },
+  { path: '/cases', title: 'menu.cases', icon: 'cases', permission: 'cases.read' },
+  { path: '/case-map', title: 'menu.caseMap', icon: 'caseMap', permission: 'cases.read' },
+  { path: '/supervision', title: 'menu.supervision', icon: 'supervision', permission: 'cases.read' },
+  { path: '/figures', title: 'menu.figures', icon: 'figures', permission: 'cases.read' },
   { path: '/regions', title: 'menu.regions', icon: 'regions', permission: 'regions.read' },
   { path: '/households', title: 'menu.households', icon: 'households', permission: 'households.read' },
   { path: '/users', title: 'menu.users', icon: 'users', permission: 'users.read' },
   { path: '/api-tokens', title: 'menu.apiTokens', icon: 'apiTokens', permission: 'api_tokens.manage' },
   { path: '/audit', title: 'menu.audit', icon: 'audit', permission: 'audit.read' },
+  { path: '/categories', title: 'menu.categories', icon: 'categories', permission: 'catalog.write' },
+  { path: '/inbox', title: 'menu.inbox', icon: 'inbox' },
 ]
 
 export function menuPermission(path: string): string | undefined {

@@ -1,10 +1,10 @@
-// Only the parts of ECharts the maps use: a geo component, boundary lines, tooltips, canvas.
-// Imported only by the map component, which is itself loaded on demand.
+// Only the parts of ECharts the maps use: a geo component, boundary lines, point markers,
+// tooltips, canvas. Imported only by the map component, which is itself loaded on demand.
 import * as echarts from 'echarts/core'
-import { LinesChart } from 'echarts/charts'
+import { LinesChart, ScatterChart } from 'echarts/charts'
 import { GeoComponent, TooltipComponent } from 'echarts/components'
 import { CanvasRenderer } from 'echarts/renderers'
 
-echarts.use([LinesChart, GeoComponent, TooltipComponent, CanvasRenderer])
+echarts.use([LinesChart, ScatterChart, GeoComponent, TooltipComponent, CanvasRenderer])
 
 export { echarts }

@@ -9,6 +9,13 @@ export const FIELD_ROLES: ReadonlySet<string> = new Set(['grid_worker', 'peacema
 export const DESK_HOME = '/'
 export const PHONE_HOME = '/m/'
 
+/** Roles whose holders handle cases dispatched to their grid or village (the phone's "tasks"). */
+export const HANDLER_ROLES: ReadonlySet<string> = new Set(['grid_worker', 'grid_chief', 'village_cadre', 'officer'])
+
+export function handlesTasks(roles: readonly RoleBinding[]): boolean {
+  return roles.some((r) => HANDLER_ROLES.has(r.role))
+}
+
 export function isFieldOnly(roles: readonly RoleBinding[]): boolean {
   return roles.length > 0 && roles.every((r) => FIELD_ROLES.has(r.role))
 }

@@ -4,8 +4,10 @@
 pub mod attachments;
 pub mod audit;
 pub mod cases;
+pub mod figures;
 pub mod households;
 pub mod inbox;
+pub mod open311;
 pub mod ops;
 pub mod regions;
 pub mod tokens;

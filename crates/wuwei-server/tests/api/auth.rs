@@ -45,7 +45,9 @@ async fn login_sets_cookies_and_me_shows_roles_and_scopes() {
 #[tokio::test]
 async fn secure_cookies_when_configured_for_tls() {
     let app = TestApp::spawn_with(wuwei_server::ServerConfig { cookie_secure: true, ..Default::default() }).await;
-    wuwei_server::demo::load(app.state.store(), app.clock.now()).await.unwrap();
+    wuwei_server::demo::load_with(app.state.store(), app.clock.now(), wuwei_server::demo::DemoOptions::TOWN_ONLY)
+        .await
+        .unwrap();
     let resp = app
         .http
         .post(app.url("/api/v1/auth/login"))

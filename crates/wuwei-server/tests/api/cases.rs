@@ -396,7 +396,9 @@ async fn urgent_notices_reach_the_sms_gateway_and_wecom_with_retries() {
         ..Default::default()
     };
     let app = TestApp::spawn_with(config).await;
-    wuwei_server::demo::load(app.state.store(), start_time()).await.unwrap();
+    wuwei_server::demo::load_with(app.state.store(), start_time(), wuwei_server::demo::DemoOptions::TOWN_ONLY)
+        .await
+        .unwrap();
     let gw = app.login("gw01").await;
     report(&app, &gw, "fire_smoke", &a_household_of(&app, &gw).await, "urgent").await;
     let first = wuwei_server::jobs::deliver_notifications(&app.state).await.unwrap();

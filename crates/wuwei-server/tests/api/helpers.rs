@@ -4,6 +4,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use wuwei_server::demo::DemoOptions;
 use wuwei_server::{AppState, Clock, FakeClock, ServerConfig};
 
 pub const PASSWORD: &str = "wuwei-demo";
@@ -67,11 +68,22 @@ impl TestApp {
         }
     }
 
-    /// A server with the demo town loaded.
+    /// A server with the demo town loaded, without past cases: a test sees only its own.
     pub async fn demo() -> TestApp {
+        let app = Self::spawn().await;
+        let report =
+            wuwei_server::demo::load_with(app.state.store(), app.clock.now(), DemoOptions::TOWN_ONLY).await.unwrap();
+        assert!(report.loaded);
+        assert_eq!(report.cases, 0);
+        app
+    }
+
+    /// A server with the demo town and its months of past cases, as `wuwei demo` loads it.
+    pub async fn demo_with_history() -> TestApp {
         let app = Self::spawn().await;
         let report = wuwei_server::demo::load(app.state.store(), app.clock.now()).await.unwrap();
         assert!(report.loaded);
+        assert!(report.cases > 1000, "{} past cases", report.cases);
         app
     }
 

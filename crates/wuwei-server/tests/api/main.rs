@@ -10,6 +10,7 @@ mod auth;
 mod cases;
 mod errors;
 mod helpers;
+mod open311;
 mod people;
 mod regions;
 mod tokens;

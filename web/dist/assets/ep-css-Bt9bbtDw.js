@@ -1,0 +1,1 @@
+import"./ep-css-B8r05aIa.js";import"./css-p6oXF1oY.js";

@@ -1,0 +1,1 @@
+function e(e,t){if(e.key!==`Enter`||e.isComposing)return;let n=e.target;n instanceof HTMLInputElement&&(n.closest(`.el-select, .el-cascader, .el-tree-select, .el-date-editor, .el-select__wrapper`)||(e.preventDefault(),t()))}export{e as t};

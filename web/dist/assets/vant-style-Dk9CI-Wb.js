@@ -1,0 +1,1 @@
+import"./vant-badge-CQ37CLiR.js";import"./vant-loading-Byc1YHLF.js";

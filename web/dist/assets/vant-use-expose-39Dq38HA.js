@@ -1,1 +1,0 @@
-import{N as e}from"./vue-C3GhuSDt.js";import{C as t}from"./vant-icon-D6mHGN07.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};
