@@ -9,9 +9,12 @@ import {
   actionFailure,
   actionInputs,
   actionLabel,
+  caseDueText,
+  caseOverdue,
   dueInfo,
   dueText,
   formatMinutes,
+  runningDue,
   loadColor,
   LOAD_SCALE,
   markerColor,
@@ -82,7 +85,20 @@ describe('deadlines', () => {
     expect(dueText(null, now)).toBe('不计时')
     i18n.global.locale.value = 'en'
     expect(dueText('2026-11-28T10:12:00Z', now)).toBe('12 min left')
-    expect(formatMinutes(4320)).toBe('3 d 0 h')
+    expect(formatMinutes(4320)).toBe('3 d')
+    expect(formatMinutes(4380)).toBe('3 d 1 h')
+    expect(formatMinutes(120)).toBe('2 h')
+    expect(formatMinutes(125)).toBe('2 h 5 min')
+  })
+  it('a finished case has no running deadline, whatever due_at it kept', () => {
+    const past = '2026-06-01T08:00:00Z'
+    expect(runningDue({ state: 'closed', due_at: past })).toBeNull()
+    expect(runningDue({ state: 'in_progress', due_at: past })).toBe(past)
+    expect(caseOverdue({ state: 'closed', due_at: past }, now)).toBe(false)
+    expect(caseOverdue({ state: 'resolved', due_at: past }, now)).toBe(true)
+    expect(caseDueText({ state: 'merged', due_at: past }, now)).toBe('已结束')
+    expect(caseDueText({ state: 'collected', due_at: null }, now)).toBe('不计时')
+    expect(caseDueText({ state: 'reported', due_at: '2026-11-28T12:30:00Z' }, now)).toBe('剩余 2小时30分')
   })
 })
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ApiError } from '@/api/http'
 import type { RegionNode } from '@/api/regions'
 import { fieldErrorMap, normaliseFieldPath, roleRowError, unplacedErrors } from '@/utils/fieldErrors'
-import { changedKeys, formatTime, prettyJson, summaryName } from '@/utils/format'
+import { changedKeys, formatMinute, formatTime, prettyJson, summaryName } from '@/utils/format'
 import { collectionRings, geometryRings, groupColors, parseFeatureCollection } from '@/utils/geo'
 import { childKinds, countByKind, findNode, nodesOfKinds, pathTo, scopeRoots, toTreeOptions } from '@/utils/regionTree'
 
@@ -133,6 +133,14 @@ describe('format', () => {
     expect(formatTime(null, 'zh-CN')).toBe('—')
     expect(formatTime('not a date', 'en')).toBe('not a date')
     expect(formatTime('2026-11-28T11:18:12Z', 'en')).toMatch(/2026/)
+  })
+
+  it('formats times to the minute for narrow columns', () => {
+    expect(formatMinute(null, 'en')).toBe('—')
+    const text = formatMinute('2026-11-28T11:18:12Z', 'zh-CN')
+    expect(text).toMatch(/2026/)
+    expect(text).not.toMatch(/:12$/)
+    expect(text.split(':')).toHaveLength(2)
   })
 
   it('lists the keys that changed between before and after', () => {

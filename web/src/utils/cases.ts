@@ -1,7 +1,7 @@
 // Words and colours for cases: labels of the server's codes, deadlines as "2 h 15 min left",
 // which inputs each action needs, and which of the allowed actions make sense now.
 import { i18n } from '@/locales'
-import type { CaseActionBody, CaseActionName, CaseDetail, CaseState, CategoryRef, Priority } from '@/api/cases'
+import { OPEN_STATES, type CaseActionBody, type CaseActionName, type CaseDetail, type CaseState, type CategoryRef, type Priority } from '@/api/cases'
 
 function label(prefix: string, code: string | null | undefined): string {
   if (!code) return ''
@@ -72,8 +72,9 @@ export function formatMinutes(totalMinutes: number): string {
   const m = Math.max(0, Math.round(totalMinutes))
   const d = Math.floor(m / 1440)
   const h = Math.floor((m % 1440) / 60)
-  if (d > 0) return t('time.dh', { d, h })
-  if (h > 0) return t('time.hm', { h, m: m % 60 })
+  // A zero second unit is left out: "3 d", not "3 d 0 h".
+  if (d > 0) return h > 0 ? t('time.dh', { d, h }) : t('time.d', { d })
+  if (h > 0) return m % 60 > 0 ? t('time.hm', { h, m: m % 60 }) : t('time.h', { h })
   return t('time.m', { m })
 }
 
@@ -97,6 +98,27 @@ export function dueText(dueAt: string | null | undefined, now: number = Date.now
   if (!info) return i18n.global.t('cases.due.stopped')
   return i18n.global.t(info.overdue ? 'cases.due.overdue' : 'cases.due.left', { time: formatMinutes(info.minutes) })
 }
+
+/**
+ * The deadline a case is running against: none once it is finished (closed, rejected, merged)
+ * or not yet reported. The server keeps the last `due_at` of a finished case; it no longer runs.
+ */
+export function runningDue(c: { state: CaseState; due_at: string | null }): string | null {
+  return OPEN_STATES.includes(c.state) ? c.due_at : null
+}
+
+/** The deadline of a case as text: time left or overdue while open, "finished" after. */
+export function caseDueText(c: { state: CaseState; due_at: string | null }, now: number = Date.now()): string {
+  if (FINISHED_STATES.includes(c.state)) return i18n.global.t('cases.due.finished')
+  return dueText(runningDue(c), now)
+}
+
+/** Whether an open case is past its running deadline. */
+export function caseOverdue(c: { state: CaseState; due_at: string | null }, now: number = Date.now()): boolean {
+  return dueInfo(runningDue(c), now)?.overdue ?? false
+}
+
+const FINISHED_STATES: readonly CaseState[] = ['closed', 'rejected', 'merged']
 
 /** The inputs an action's form shows. */
 export type ActionInput = 'unit' | 'reason' | 'note' | 'result_note' | 'photos' | 'target_case' | 'rating' | 'comment'

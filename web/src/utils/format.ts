@@ -14,6 +14,21 @@ export function formatTime(iso: string | null | undefined, locale: string): stri
   })
 }
 
+/** A time to the minute, for narrow columns: no seconds. */
+export function formatMinute(iso: string | null | undefined, locale: string): string {
+  if (!iso) return '—'
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return iso
+  return d.toLocaleString(locale === 'en' ? 'en-GB' : 'zh-CN', {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  })
+}
+
 export function formatNumber(n: number | null | undefined, locale: string): string {
   if (n === null || n === undefined) return '—'
   return n.toLocaleString(locale === 'en' ? 'en-GB' : 'zh-CN')

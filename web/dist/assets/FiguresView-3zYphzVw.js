@@ -1,1 +1,0 @@
-import{N as e,O as t,T as n,Ut as r,Z as i,kt as a,n as o}from"./vue-fH5xWZye.js";var s=e({__name:`FiguresView`,setup(e){let{t:s}=o();return(e,o)=>(i(),t(`div`,null,[n(`h2`,null,r(a(s)(`menu.figures`)),1)]))}});export{s as default};

@@ -1,0 +1,1 @@
+import"./ep-css-CTCCAEHF.js";import"./css-DC_6-PV6.js";

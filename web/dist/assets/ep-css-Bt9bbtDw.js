@@ -1,1 +1,0 @@
-import"./ep-css-B8r05aIa.js";import"./css-p6oXF1oY.js";

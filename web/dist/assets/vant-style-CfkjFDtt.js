@@ -1,0 +1,1 @@
+import"./vant-badge-DDXDuLvj.js";import"./vant-icon-DJ_WpU8Y.js";

@@ -1,0 +1,1 @@
+import"./vant-badge-DDXDuLvj.js";import"./vant-loading-BNbn1hjt.js";

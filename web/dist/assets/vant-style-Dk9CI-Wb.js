@@ -1,1 +1,0 @@
-import"./vant-badge-CQ37CLiR.js";import"./vant-loading-Byc1YHLF.js";

@@ -1,1 +1,0 @@
-import"./vant-badge-CQ37CLiR.js";import"./vant-icon-CF8gHj_G.js";

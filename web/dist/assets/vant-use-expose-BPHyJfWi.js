@@ -1,1 +1,0 @@
-import{P as e}from"./vue-fH5xWZye.js";import{$ as t}from"./vant-badge-CQ37CLiR.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};
