@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wuwei_domain::access::{Level, Scope};
-use wuwei_domain::case::{self as rules, Action, Card, CaseState, ClockState, Priority, Source};
+use wuwei_domain::case::{self as rules, Action, Card, CaseState, Clock, ClockState, Priority, Source};
 
 use crate::entity::{attachment, case, case_event, case_reporter, supervision};
 use crate::regions::{escape_like, never};
@@ -596,9 +596,11 @@ pub async fn list_cases(
         cond = cond.add(case::Column::ReporterId.eq(r));
     }
     if let Some(at) = filter.overdue_at {
+        // The clock runs and its deadline has passed (the figures count "overdue now" alike).
+        let running = CaseState::ALL.iter().filter(|s| rules::clock_in(**s) != Clock::Stopped);
         cond = cond
             .add(case::Column::DueAt.lte(at))
-            .add(case::Column::NextSweepAt.is_not_null().or(case::Column::Card.eq("red")));
+            .add(case::Column::State.is_in(running.map(|s| s.as_str().to_string())));
     }
     if let Some(f) = filter.from {
         cond = cond.add(case::Column::CreatedAt.gte(f));

@@ -39,7 +39,7 @@ use sea_orm::{
     QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
-use wuwei_domain::case::{Card, CaseState};
+use wuwei_domain::case::CaseState;
 use wuwei_domain::figures::{self as rules, BUCKETS, Counters, StatsFacts};
 
 use crate::cases::CaseRow;
@@ -48,8 +48,11 @@ use crate::{Result, Tx};
 
 const TABLE: &str = "case_stats_daily";
 const KEY_COLUMNS: [&str; 5] = ["town_id", "scope_id", "dim", "day", "key"];
-/// Rows per multi-row upsert: (5 + 111) values each stays under SQLite's 32,766 parameters.
+/// Rows per multi-row upsert at most; with every counter named, (5 + 111) values a row stays
+/// under [`MAX_PARAMETERS`].
 const UPSERT_CHUNK: usize = 250;
+/// Bound parameters per statement (SQLite allows 32,766; PostgreSQL 65,535).
+const MAX_PARAMETERS: usize = 30_000;
 /// Cases aggregated in memory before their rows are written (bounds memory in bulk loads).
 const FLUSH_EVERY_CASES: usize = 4000;
 
@@ -116,13 +119,7 @@ impl Pending {
     pub(crate) async fn flush(self, db: &impl ConnectionTrait) -> Result<()> {
         let mut rows: Vec<(RollupKey, Counters)> = self.0.into_iter().filter(|(_, c)| !c.is_zero()).collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        if rows.len() > 16 {
-            return upsert_many(db, &rows).await;
-        }
-        for (k, c) in &rows {
-            upsert_sparse(db, k, c).await?;
-        }
-        Ok(())
+        upsert_rows(db, &rows).await
     }
 }
 
@@ -224,33 +221,36 @@ fn upsert_sql(columns: &[&str], rows: usize, backend: DbBackend) -> String {
     )
 }
 
-/// Add one row's changes, naming only the counters that change.
-async fn upsert_sparse(db: &impl ConnectionTrait, k: &RollupKey, c: &Counters) -> Result<()> {
+/// Add rows' changes (distinct keys, in the given order) in as few statements as the
+/// parameter limit allows, naming only the counters that change in some row: a new case
+/// changes the same few counters in each of its ten rows, so that is one short statement inside
+/// the writer's lock instead of ten (rows without a change of a named counter add 0).
+async fn upsert_rows(db: &impl ConnectionTrait, rows: &[(RollupKey, Counters)]) -> Result<()> {
     let backend = db.get_database_backend();
-    let mut columns = Vec::new();
-    let mut values: Vec<Value> = key_values(k).into_iter().collect();
-    for (name, v) in counter_columns().iter().zip(c.values()) {
-        if v != 0 {
-            columns.push(name.as_str());
-            values.push(v.into());
+    let names = counter_columns();
+    let mut changed = vec![false; names.len()];
+    for (_, c) in rows {
+        for (i, v) in c.values().into_iter().enumerate() {
+            if v != 0
+                && let Some(slot) = changed.get_mut(i)
+            {
+                *slot = true;
+            }
         }
     }
-    if columns.is_empty() {
+    let picked: Vec<usize> = (0..names.len()).filter(|i| changed.get(*i).copied().unwrap_or(false)).collect();
+    if picked.is_empty() {
         return Ok(());
     }
-    db.execute_raw(Statement::from_sql_and_values(backend, upsert_sql(&columns, 1, backend), values)).await?;
-    Ok(())
-}
-
-/// Add many rows' changes (distinct keys), every counter named, in multi-row statements.
-async fn upsert_many(db: &impl ConnectionTrait, rows: &[(RollupKey, Counters)]) -> Result<()> {
-    let backend = db.get_database_backend();
-    let columns: Vec<&str> = counter_columns().iter().map(String::as_str).collect();
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (5 + Counters::WIDTH));
+    let columns: Vec<&str> = picked.iter().filter_map(|i| names.get(*i)).map(String::as_str).collect();
+    let per_row = KEY_COLUMNS.len() + columns.len();
+    let chunk_rows = (MAX_PARAMETERS / per_row).clamp(1, UPSERT_CHUNK);
+    for chunk in rows.chunks(chunk_rows) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
         for (k, c) in chunk {
             values.extend(key_values(k));
-            values.extend(c.values().into_iter().map(Value::from));
+            let all = c.values();
+            values.extend(picked.iter().map(|i| Value::from(all.get(*i).copied().unwrap_or(0))));
         }
         db.execute_raw(Statement::from_sql_and_values(backend, upsert_sql(&columns, chunk.len(), backend), values))
             .await?;
@@ -421,6 +421,10 @@ pub async fn sums(
         }
         return Ok(vec![(String::new(), total)]);
     }
+    // Rows are never deleted: a key whose cases all moved elsewhere (a transfer, an escalation,
+    // a reopen) keeps a row of zeros. It counts for nothing, and a fresh computation would not
+    // have it, so it is no group.
+    out.retain(|(_, c)| !c.is_zero());
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -437,8 +441,9 @@ const RUNNING: [CaseState; 4] =
     [CaseState::Reported, CaseState::Accepted, CaseState::Dispatched, CaseState::InProgress];
 
 /// Open and overdue cases now, in total (key empty) or per group key as [`sums`] names them
-/// (`Month` gives the total only: "now" has no month). Overdue: the clock runs and the case is
-/// carded red or past its deadline.
+/// (`Month` gives the total only: "now" has no month). Overdue: the clock runs and its
+/// deadline has passed, as the queue's `overdue` filter counts it (an escalated case keeps its
+/// red card as a mark but runs on a fresh deadline).
 pub async fn now_counts(
     db: &impl ConnectionTrait,
     scope: &FigureScope,
@@ -454,7 +459,7 @@ pub async fn now_counts(
         .add(case::Column::State.is_in(CaseState::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str().to_string())));
     let overdue = base
         .add(case::Column::State.is_in(RUNNING.iter().map(|s| s.as_str().to_string())))
-        .add(Condition::any().add(case::Column::Card.eq(Card::Red.as_str())).add(case::Column::DueAt.lte(now)));
+        .add(case::Column::DueAt.lte(now));
     let column = match by {
         None | Some(GroupBy::Month) => None,
         Some(GroupBy::Category) => Some(case::Column::CategoryId),

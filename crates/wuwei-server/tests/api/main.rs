@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod cases;
 mod errors;
+mod figures;
 mod helpers;
 mod open311;
 mod people;
