@@ -502,6 +502,8 @@ pub struct CaseFilter {
     pub source: Option<Source>,
     pub reporter_id: Option<Uuid>,
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only cases under a supervision order not yet fulfilled.
+    pub supervised: bool,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub q: Option<String>,
@@ -601,6 +603,14 @@ pub async fn list_cases(
         cond = cond
             .add(case::Column::DueAt.lte(at))
             .add(case::Column::State.is_in(running.map(|s| s.as_str().to_string())));
+    }
+    if filter.supervised {
+        let open_orders = sea_orm::sea_query::Query::select()
+            .column(supervision::Column::CaseId)
+            .from(supervision::Entity)
+            .and_where(supervision::Column::FulfilledAt.is_null())
+            .to_owned();
+        cond = cond.add(case::Column::Id.in_subquery(open_orders));
     }
     if let Some(f) = filter.from {
         cond = cond.add(case::Column::CreatedAt.gte(f));

@@ -148,6 +148,8 @@ export interface CaseQuery extends PageQuery {
   source?: string
   mine?: 'reported' | 'assigned'
   overdue?: boolean
+  /** Only cases under a supervision order not yet fulfilled. */
+  supervised?: boolean
   from?: string
   to?: string
   q?: string

@@ -21,7 +21,7 @@ use wuwei_domain::case::{self as rules, Action, Card, CaseState, DeadlinePolicy,
 use wuwei_domain::validate::{self, Issues, Rule};
 use wuwei_store::cases::{self, CaseFilter, CaseRow, CaseSort};
 use wuwei_store::catalog::{self, CategoryInput, CategoryRow, UnitRow};
-use wuwei_store::{idempotency, regions};
+use wuwei_store::{accounts, idempotency, regions};
 
 use crate::auth::Auth;
 use crate::caseflow::{self, ActionRequest, CaseInput};
@@ -243,13 +243,20 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
     let capacities = caseflow::capacities(state, &auth.principal, &c).await?;
     let may_call = capacities.iter().any(|k| matches!(k, rules::Capacity::Dispatcher | rules::Capacity::Handler));
     let phone = |p: &Option<String>| p.as_ref().map(|p| if may_call { p.clone() } else { mask_phone(p) });
-    let timeline = cases::timeline(db, c.town_id, c.id)
-        .await?
+    let events = cases::timeline(db, c.town_id, c.id).await?;
+    // Entries name people as people know them: the account's display name (the login name is
+    // what the entry recorded, and what the audit log keeps).
+    let mut actor_ids: Vec<Uuid> = events.iter().filter_map(|e| e.actor_id).collect();
+    actor_ids.sort_unstable();
+    actor_ids.dedup();
+    let names: std::collections::HashMap<Uuid, String> =
+        accounts::users_by_ids(db, &actor_ids).await?.into_iter().map(|u| (u.id, u.display_name)).collect();
+    let timeline = events
         .into_iter()
         .map(|e| TimelineEntry {
             at: e.at,
             actor_id: e.actor_id,
-            actor_name: e.actor_name,
+            actor_name: e.actor_id.and_then(|id| names.get(&id).cloned()).unwrap_or(e.actor_name),
             action: e.action,
             from_state: e.from_state,
             to_state: e.to_state,
@@ -496,6 +503,8 @@ pub struct CaseListParams {
     pub mine: Option<String>,
     /// Only cases past their deadline.
     pub overdue: Option<bool>,
+    /// Only cases under a supervision order (督办) not yet fulfilled.
+    pub supervised: Option<bool>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created before.
@@ -571,6 +580,7 @@ pub async fn list_cases(
             None => Some((Level::City, r)),
         };
     }
+    filter.supervised = p.supervised == Some(true);
     if p.overdue == Some(true) {
         filter.overdue_at = Some(state.now());
     }

@@ -743,7 +743,11 @@ pub async fn locate(
         e.code = "invalid_query";
         return Err(e);
     }
-    auth.require_any(Permission::RegionsRead)?;
+    // Whoever may report a case may ask where a point is (a resident's phone names the village
+    // before sending): only names of regions of towns the caller sees are answered.
+    if auth.require_any(Permission::RegionsRead).is_err() {
+        auth.require_any(Permission::CasesReport)?;
+    }
     let point = Point { lon: params.lon, lat: params.lat };
     for town_id in dto::visible_town_ids(&state, &auth.principal).await? {
         let index = state.0.locator.town(state.store(), town_id).await?;

@@ -117,7 +117,9 @@ async fn a_case_goes_round_the_whole_loop_across_three_users() {
     let steps: Vec<&str> =
         reopened["timeline"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(steps, vec!["report", "accept", "dispatch", "start", "resolve", "close", "rate", "reopen"]);
-    assert_eq!(reopened["timeline"][1]["actor_name"], "dispatcher1");
+    // People by the name people know them by; the login name stays in the audit log.
+    assert_eq!(reopened["timeline"][1]["actor_name"], dispatcher.user["display_name"]);
+    assert_ne!(reopened["timeline"][1]["actor_name"], "dispatcher1");
     assert_eq!(reopened["timeline"][4]["note"], "已送老人回家并联系家属");
 
     // Everyone concerned was told, in their inbox, once the outbox runs.
@@ -336,6 +338,11 @@ async fn supervision_orders_have_their_own_deadline() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
+    // The supervision board lists cases under an open order, carded or not.
+    let (_, supervised) = app.get(&dispatcher, "/api/v1/cases?supervised=true").await;
+    assert_eq!(supervised["total"], 1, "{supervised}");
+    assert_eq!(supervised["items"][0]["id"], case["id"]);
+    assert_eq!(supervised["items"][0]["card"], "none");
     let (status, body) = app
         .post(&gw, &format!("/api/v1/cases/{id}/supervision"), json!({"note": "x", "due_at": "2026-11-28T10:00:00Z"}))
         .await;
@@ -495,5 +502,19 @@ async fn town_admins_edit_categories_and_deadlines_and_new_cases_follow() {
     for k in ["grid", "village_committee", "town_office", "enforcement_team", "county"] {
         assert!(kinds.contains(&k), "{k}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_resident_may_ask_where_a_point_is_before_reporting() {
+    let app = TestApp::demo().await;
+    let resident = app.login("res1").await;
+    let home = a_household_of(&app, &resident).await;
+    let (lat, lon) = (home["lat"].as_f64().unwrap(), home["lon"].as_f64().unwrap());
+    let (status, here) = app.get(&resident, &format!("/api/v1/locate?lat={lat}&lon={lon}")).await;
+    assert_eq!(status, StatusCode::OK, "{here}");
+    assert!(here["grid"]["name"].is_string() && here["admin_village"]["name"].is_string(), "{here}");
+    let (status, body) = app.get(&resident, "/api/v1/locate?lat=39.9&lon=116.4").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     app.stop().await;
 }
