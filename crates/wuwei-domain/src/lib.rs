@@ -8,5 +8,6 @@ pub mod case;
 pub mod figures;
 pub mod geo;
 pub mod locate;
+pub mod points;
 pub mod region;
 pub mod validate;
