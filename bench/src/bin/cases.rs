@@ -13,8 +13,8 @@
 //! 127.0.0.1, with a fake clock (so that the sweeper's passes can be placed in time).
 //!
 //! - `stored` (default): the history's mix (most cases closed). Measures the queue (open cases
-//!   of the town, one category filter, first page of 20, nearest deadline first) and the
-//!   figures page (the whole six months by category, and by month), as dispatcher1, one
+//!   of the town, one category filter, first page of 20, nearest deadline first; also without
+//!   the filter, and the finished tab newest first) and the figures page (the whole six months by category, and by month), as dispatcher1, one
 //!   request at a time; p50/p99 over many requests.
 //! - `open`: every copy is an open case (`dispatched`, at a unit) with a deadline clock between
 //!   4 h and 3 days long, somewhere between its start and its deadline (cards consistent with
@@ -270,9 +270,14 @@ async fn main() {
             format!("{base}/api/v1/cases?town_id={town_id}&state=open&category_id={category}&page=1&page_size=20");
         let (ms, page) = timed_gets(&http, &url, &token, a.requests).await;
         report(&format!("queue (open, one category: {} matching, first page of 20)", page["total"]), &ms);
-        let url = format!("{base}/api/v1/cases?town_id={town_id}&page=1&page_size=20");
+        let url = format!("{base}/api/v1/cases?town_id={town_id}&state=open&page=1&page_size=20");
         let (ms, page) = timed_gets(&http, &url, &token, a.requests).await;
-        report(&format!("queue (every case: {} matching, first page of 20)", page["total"]), &ms);
+        report(&format!("queue (open, no filter: {} matching, first page of 20)", page["total"]), &ms);
+        let url = format!(
+            "{base}/api/v1/cases?town_id={town_id}&state=closed,rejected,merged&sort=newest&page=1&page_size=20"
+        );
+        let (ms, page) = timed_gets(&http, &url, &token, a.requests).await;
+        report(&format!("finished tab (newest first: {} matching, first page of 20)", page["total"]), &ms);
         let url = format!("{base}/api/v1/cases/counts?town_id={town_id}");
         let (ms, _) = timed_gets(&http, &url, &token, a.requests).await;
         report("queue tab counts", &ms);

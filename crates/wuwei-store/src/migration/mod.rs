@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_cases;
 mod m0003_figures;
+mod m0004_cases_by_time;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_cases::Migration),
             Box::new(m0003_figures::Migration),
+            Box::new(m0004_cases_by_time::Migration),
         ]
     }
 }
