@@ -33,7 +33,6 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, Value,
@@ -457,9 +456,6 @@ pub async fn now_counts(
     let open = base
         .clone()
         .add(case::Column::State.is_in(CaseState::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str().to_string())));
-    let overdue = base
-        .add(case::Column::State.is_in(RUNNING.iter().map(|s| s.as_str().to_string())))
-        .add(case::Column::DueAt.lte(now));
     let column = match by {
         None | Some(GroupBy::Month) => None,
         Some(GroupBy::Category) => Some(case::Column::CategoryId),
@@ -468,30 +464,39 @@ pub async fn now_counts(
         Some(GroupBy::Source) => Some(case::Column::Source),
     };
     let Some(col) = column else {
+        let overdue = base
+            .add(case::Column::State.is_in(RUNNING.iter().map(|s| s.as_str().to_string())))
+            .add(case::Column::DueAt.lte(now));
         let o = case::Entity::find().filter(open).count(db).await?;
         let d = case::Entity::find().filter(overdue).count(db).await?;
         return Ok(vec![(String::new(), NowCounts { open: o as i64, overdue: d as i64 })]);
     };
+    // Read the open cases' key, state and deadline through the `(town_id, state, …)` index and
+    // count here: a GROUP BY on the key would walk the town's whole `(town_id, key, state)`
+    // index (every case ever, a million rows) instead of only the open ones.
+    let running: Vec<&str> = RUNNING.iter().map(|s| s.as_str()).collect();
     let mut out: HashMap<String, NowCounts> = HashMap::new();
-    for (cond, is_open) in [(open, true), (overdue, false)] {
-        let q = case::Entity::find()
-            .select_only()
-            .column(col)
-            .column_as(Expr::col(case::Column::Id).count(), "n")
-            .filter(cond)
-            .group_by(col);
-        let rows: Vec<(String, i64)> = if by == Some(GroupBy::Source) {
-            q.into_tuple::<(String, i64)>().all(db).await?
-        } else {
-            q.into_tuple::<(Option<Uuid>, i64)>().all(db).await?.into_iter().map(|(k, n)| (id_key(k), n)).collect()
-        };
-        for (k, n) in rows {
-            let slot = out.entry(k).or_default();
-            if is_open {
-                slot.open += n;
-            } else {
-                slot.overdue += n;
-            }
+    let q = case::Entity::find()
+        .select_only()
+        .column(col)
+        .column(case::Column::State)
+        .column(case::Column::DueAt)
+        .filter(open);
+    let rows: Vec<(String, String, Option<DateTime<Utc>>)> = if by == Some(GroupBy::Source) {
+        q.into_tuple::<(String, String, Option<DateTime<Utc>>)>().all(db).await?
+    } else {
+        q.into_tuple::<(Option<Uuid>, String, Option<DateTime<Utc>>)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(k, st, due)| (id_key(k), st, due))
+            .collect()
+    };
+    for (k, state, due) in rows {
+        let slot = out.entry(k).or_default();
+        slot.open += 1;
+        if running.contains(&state.as_str()) && due.is_some_and(|d| d <= now) {
+            slot.overdue += 1;
         }
     }
     let mut out: Vec<(String, NowCounts)> = out.into_iter().collect();

@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod lease;
 mod migration;
 pub mod notify;
+pub mod points;
 pub mod regions;
 pub mod test_support;
 

@@ -8,6 +8,7 @@ mod m0001_foundation;
 mod m0002_cases;
 mod m0003_figures;
 mod m0004_cases_by_time;
+mod m0005_points;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_cases::Migration),
             Box::new(m0003_figures::Migration),
             Box::new(m0004_cases_by_time::Migration),
+            Box::new(m0005_points::Migration),
         ]
     }
 }

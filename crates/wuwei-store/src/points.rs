@@ -1,0 +1,727 @@
+//! The points ledger in the database (issue 5): posting, balances, a household's history, and
+//! the verifier behind `wuwei points verify`.
+//!
+//! The rules are the domain's (`wuwei_domain::points::ledger`): this module loads the facts the
+//! builders need (the town's chain head, the balances, the original of a reversal), asks them for
+//! the posting, and writes what they build, all in the caller's [`Tx`]:
+//!
+//! 1. the town's head row (`points_head`) is made if missing and locked (`FOR UPDATE` on
+//!    PostgreSQL; on SQLite the writer mutex already serialises writers), so that everything
+//!    read after it — the idempotency key, the balances, whether an original was reversed — is
+//!    the truth until commit;
+//! 2. a posting whose idempotency key is already in the town's ledger is returned as it was
+//!    (and nothing is written); the same key with a different request is refused;
+//! 3. the builder decides (a redemption never takes a household below zero, a deduction is
+//!    capped at the balance unless the town allows negative balances, a reversal happens once);
+//! 4. the posting, its entries, the new balances and the head are written, and an audit entry is
+//!    recorded for the transaction.
+//!
+//! `points_posting` and `points_entry` are append-only in the database (triggers, see migration
+//! `m0005_points`); `points_balance` is the running balance, so that reading a balance costs one
+//! row whatever the household's history, and [`verify`] checks it against the postings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    AccessMode, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IsolationLevel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+use wuwei_domain::points::Points;
+use wuwei_domain::points::ledger::{
+    self, Account, AccountKind, Entry, GENESIS_HASH, Head, LedgerError, LedgerVerifier, Posting, PostingKind,
+    PostingMeta, Request, Verified, Violation,
+};
+use wuwei_domain::validate::PageRequest;
+
+use crate::entity::{household, points_balance, points_entry, points_head, points_posting};
+use crate::{Actor, AuditDraft, Backend, Result, Store, StoreError, Tx, micros};
+
+/// Postings read per round trip while verifying: bounded memory for the rows whatever the
+/// ledger's length (the verifier itself keeps one small record per posting and account).
+const VERIFY_BATCH: u64 = 1_000;
+
+/// The posting's `actor_name` column holds at most this many characters.
+const MAX_ACTOR_CHARS: usize = 64;
+
+/// Why a posting was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum PointsError {
+    /// The domain's refusal (insufficient points 409, reversed already 409, bad amount 422, …).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// 409 (or 422): the idempotency key was used for a different posting.
+    #[error("idempotency key {key:?} was used for a different posting (seq {seq})")]
+    KeyReused { key: String, seq: i64 },
+    /// 422: the household is not in this town.
+    #[error("no household {household} in this town")]
+    UnknownHousehold { household: Uuid },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<DbErr> for PointsError {
+    fn from(e: DbErr) -> PointsError {
+        PointsError::Store(e.into())
+    }
+}
+
+/// The result of [`post`]: the posting, and whether it was there already (same key). A replayed
+/// posting wrote nothing, so its transaction has nothing to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub posting: Posting,
+    pub replayed: bool,
+}
+
+/// Post `request` under `meta`'s idempotency key in the caller's transaction (see the module
+/// docs for the steps). On an error nothing of the posting was written; the caller drops the
+/// transaction. `meta.at` is truncated to microseconds, as the databases keep it.
+pub async fn post(tx: &mut Tx, actor: &Actor, mut meta: PostingMeta, request: Request) -> Result<Posted, PointsError> {
+    meta.at = micros(meta.at);
+    let town_id = meta.town_id;
+    let head = lock_head(tx, town_id, meta.at).await?;
+
+    if let Some((first, household_id)) = posting_by_key(tx.db(), town_id, &meta.idempotency_key).await? {
+        if !same_request(&first, household_id, &request, &meta.reference) {
+            return Err(PointsError::KeyReused { key: meta.idempotency_key, seq: first.seq });
+        }
+        return Ok(Posted { posting: first, replayed: true });
+    }
+
+    let chain = Head { seq: head.seq, hash: head.hash.clone() };
+    let allow_negative = head.allow_negative;
+    let db = tx.db();
+    let (posting, household_id) = match request {
+        Request::Award { household, points } => {
+            require_household(db, town_id, household).await?;
+            (ledger::award_posting(meta, &chain, household, points)?, household)
+        }
+        Request::Deduction { household, points } => {
+            require_household(db, town_id, household).await?;
+            let balance = balance(db, town_id, Account::household(household)).await?;
+            (ledger::deduction_posting(meta, &chain, household, points, balance, allow_negative)?, household)
+        }
+        Request::Redemption { household, store, points } => {
+            require_household(db, town_id, household).await?;
+            let balance = balance(db, town_id, Account::household(household)).await?;
+            (ledger::redemption_posting(meta, &chain, household, store, points, balance)?, household)
+        }
+        Request::Expiry { household, points } => {
+            require_household(db, town_id, household).await?;
+            let balance = balance(db, town_id, Account::household(household)).await?;
+            (ledger::expiry_posting(meta, &chain, household, points, balance)?, household)
+        }
+        Request::Reversal { original } => {
+            let Some((orig, orig_household)) = posting_by_id(db, town_id, original).await? else {
+                return Err(LedgerError::UnknownOriginal { original }.into());
+            };
+            let already = points_posting::Entity::find()
+                .filter(points_posting::Column::TownId.eq(town_id))
+                .filter(points_posting::Column::ReversesId.eq(original))
+                .count(db)
+                .await?
+                > 0;
+            let mut balances: BTreeMap<Account, Points> = BTreeMap::new();
+            for e in &orig.entries {
+                balances.insert(e.account, balance(db, town_id, e.account).await?);
+            }
+            let posting = ledger::reversal_posting(meta, &chain, &orig, already, &balances, allow_negative)?;
+            let household = orig_household
+                .ok_or_else(|| StoreError::Invariant(format!("posting {original} names no household")))?;
+            (posting, household)
+        }
+    };
+
+    write(tx, actor, &posting, household_id, allow_negative).await?;
+    Ok(Posted { posting, replayed: false })
+}
+
+/// Reverse `original` (at most once): the exact negation of it, under `meta`'s key.
+pub async fn reverse(tx: &mut Tx, actor: &Actor, meta: PostingMeta, original: Uuid) -> Result<Posted, PointsError> {
+    post(tx, actor, meta, Request::Reversal { original }).await
+}
+
+/// [`post`] in a transaction of its own: committed when something was posted, dropped (rolled
+/// back, nothing written) when the key was posted before or the posting was refused.
+pub async fn post_one(
+    store: &Store,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    meta: PostingMeta,
+    request: Request,
+) -> Result<Posted, PointsError> {
+    let mut tx = store.begin().await?;
+    let posted = post(&mut tx, actor, meta, request).await?;
+    if !posted.replayed {
+        tx.commit(now).await?;
+    }
+    Ok(posted)
+}
+
+/// Whether the town lets deductions take a household below zero (default: no).
+pub async fn allow_negative(db: &impl ConnectionTrait, town_id: Uuid) -> Result<bool> {
+    Ok(points_head::Entity::find_by_id(town_id).one(db).await?.is_some_and(|h| h.allow_negative))
+}
+
+/// Set the town's rule for negative balances. Postings already made are not touched.
+pub async fn set_allow_negative(
+    tx: &mut Tx,
+    actor: &Actor,
+    town_id: Uuid,
+    allow: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = micros(now);
+    let head = lock_head(tx, town_id, now).await?;
+    if head.allow_negative == allow {
+        return Ok(());
+    }
+    points_head::Entity::update_many()
+        .col_expr(points_head::Column::AllowNegative, Expr::value(allow))
+        .col_expr(points_head::Column::UpdatedAt, Expr::value(now))
+        .filter(points_head::Column::TownId.eq(town_id))
+        .exec(tx.db())
+        .await?;
+    tx.audit(AuditDraft {
+        actor: actor.clone(),
+        action: "points.allow_negative".into(),
+        entity_type: "points_ledger".into(),
+        entity_id: town_id.to_string(),
+        town_id: Some(town_id),
+        before: Some(json!({"allow_negative": head.allow_negative})),
+        after: Some(json!({"allow_negative": allow})),
+    });
+    Ok(())
+}
+
+/// An account's balance: one row read, whatever its history (0 for an account never touched).
+pub async fn balance(db: &impl ConnectionTrait, town_id: Uuid, account: Account) -> Result<Points> {
+    Ok(points_balance::Entity::find_by_id((town_id, account.kind.as_str().to_string(), account.id))
+        .one(db)
+        .await?
+        .map_or(0, |b| b.balance))
+}
+
+/// The town's chain head (genesis when it has no ledger yet).
+pub async fn head(db: &impl ConnectionTrait, town_id: Uuid) -> Result<Head> {
+    Ok(points_head::Entity::find_by_id(town_id)
+        .one(db)
+        .await?
+        .map_or_else(Head::genesis, |h| Head { seq: h.seq, hash: h.hash }))
+}
+
+/// A posting by id, with its entries.
+pub async fn posting(db: &impl ConnectionTrait, town_id: Uuid, id: Uuid) -> Result<Option<Posting>> {
+    Ok(posting_by_id(db, town_id, id).await?.map(|(p, _)| p))
+}
+
+/// One line of a household's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub posting_id: Uuid,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: PostingKind,
+    pub reference: String,
+    /// What the posting did to the household's balance.
+    pub points: Points,
+    /// For a deduction: the points that could not be taken (the balance was too low).
+    pub shortfall: Points,
+    pub actor_name: String,
+    /// The original, for a reversal.
+    pub reverses: Option<Uuid>,
+    /// The reversal of this posting, if it was reversed.
+    pub reversed_by: Option<Uuid>,
+}
+
+/// A household's postings, newest first, one page; and how many there are.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    household_id: Uuid,
+    page: PageRequest,
+) -> Result<(Vec<HistoryItem>, u64)> {
+    let query = points_posting::Entity::find()
+        .filter(points_posting::Column::TownId.eq(town_id))
+        .filter(points_posting::Column::HouseholdId.eq(household_id));
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(points_posting::Column::Seq)
+        .offset(page.offset())
+        .limit(page.page_size.min(PageRequest::MAX_SIZE))
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut change: HashMap<Uuid, Points> = HashMap::new();
+    let entries = points_entry::Entity::find()
+        .filter(points_entry::Column::TownId.eq(town_id))
+        .filter(points_entry::Column::PostingId.is_in(ids.clone()))
+        .filter(points_entry::Column::AccountKind.eq(AccountKind::Household.as_str()))
+        .filter(points_entry::Column::AccountId.eq(household_id))
+        .all(db)
+        .await?;
+    for e in entries {
+        *change.entry(e.posting_id).or_insert(0) += e.points;
+    }
+    let reversals = points_posting::Entity::find()
+        .filter(points_posting::Column::TownId.eq(town_id))
+        .filter(points_posting::Column::ReversesId.is_in(ids))
+        .all(db)
+        .await?;
+    let reversed_by: HashMap<Uuid, Uuid> = reversals.iter().filter_map(|r| r.reverses_id.map(|o| (o, r.id))).collect();
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let kind = PostingKind::parse(&r.kind)
+            .ok_or_else(|| StoreError::Invariant(format!("posting {} has unknown kind {:?}", r.id, r.kind)))?;
+        items.push(HistoryItem {
+            posting_id: r.id,
+            seq: r.seq,
+            at: r.at,
+            kind,
+            points: change.get(&r.id).copied().unwrap_or(0),
+            shortfall: r.shortfall,
+            reverses: r.reverses_id,
+            reversed_by: reversed_by.get(&r.id).copied(),
+            reference: r.reference,
+            actor_name: r.actor_name,
+        });
+    }
+    Ok((items, total))
+}
+
+/// The first thing wrong with a stored ledger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerProblem {
+    /// What the domain's verifier found (hash chain, sums, shapes, reversals, balances, head).
+    #[error("town {town_id}: {violation}")]
+    Violation { town_id: Uuid, violation: Violation },
+    /// A row that cannot be read as part of a posting (an unknown kind or account kind).
+    #[error("town {town_id}: posting {seq}: {problem}")]
+    BadRow { town_id: Uuid, seq: i64, problem: String },
+    /// Entries that belong to no posting of the chain.
+    #[error("town {town_id}: {stored} entries stored, {chained} belong to postings")]
+    StrayEntries { town_id: Uuid, stored: u64, chained: u64 },
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerVerification {
+    pub towns: u64,
+    /// Postings and entries checked (up to the first problem).
+    pub postings: u64,
+    pub entries: u64,
+    /// Points in households' hands, over the towns checked.
+    pub in_circulation: Points,
+    pub first_problem: Option<LedgerProblem>,
+}
+
+/// Check every invariant of the ledger of one town, or of every town: stream the postings in
+/// `seq` order, in bounded batches, through the domain's [`LedgerVerifier`], then compare the
+/// chain head and the stored balances. Stops at the first problem and names it.
+pub async fn verify(db: &impl ConnectionTrait, town: Option<Uuid>) -> Result<LedgerVerification> {
+    let towns = match town {
+        Some(t) => vec![t],
+        None => ledger_towns(db).await?,
+    };
+    let mut out = LedgerVerification { towns: towns.len() as u64, ..LedgerVerification::default() };
+    for town_id in towns {
+        match verify_town(db, town_id, &mut out).await? {
+            Ok(v) => out.in_circulation += v.in_circulation,
+            Err(problem) => {
+                out.first_problem = Some(problem);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`verify`] inside one read-only snapshot of the database, so that postings made while it
+/// runs (a live server) are either wholly seen or not at all: `REPEATABLE READ` on PostgreSQL, a
+/// read transaction on SQLite (WAL keeps its snapshot; writers go on meanwhile).
+pub async fn verify_snapshot(store: &Store, town: Option<Uuid>) -> Result<LedgerVerification> {
+    let options = match store.backend() {
+        Backend::Postgres => TransactionOptions {
+            isolation_level: Some(IsolationLevel::RepeatableRead),
+            access_mode: Some(AccessMode::ReadOnly),
+            ..TransactionOptions::default()
+        },
+        Backend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+            ..TransactionOptions::default()
+        },
+    };
+    let txn = store.db().begin_with_options(options).await?;
+    let out = verify(&txn, town).await?;
+    txn.rollback().await?;
+    Ok(out)
+}
+
+/// Towns with any ledger row: a head, a posting or a balance (a chain whose head row was lost
+/// is still checked, and fails).
+async fn ledger_towns(db: &impl ConnectionTrait) -> Result<Vec<Uuid>> {
+    let mut towns: Vec<Uuid> =
+        points_head::Entity::find().select_only().column(points_head::Column::TownId).into_tuple().all(db).await?;
+    let posting_towns: Vec<Uuid> = points_posting::Entity::find()
+        .select_only()
+        .column(points_posting::Column::TownId)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let balance_towns: Vec<Uuid> = points_balance::Entity::find()
+        .select_only()
+        .column(points_balance::Column::TownId)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    towns.extend(posting_towns);
+    towns.extend(balance_towns);
+    towns.sort();
+    towns.dedup();
+    Ok(towns)
+}
+
+async fn verify_town(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    out: &mut LedgerVerification,
+) -> Result<Result<Verified, LedgerProblem>> {
+    let violation = |violation| LedgerProblem::Violation { town_id, violation };
+    let head = points_head::Entity::find_by_id(town_id).one(db).await?;
+    let (head_seq, allow_negative) = head.map_or((0, false), |h| (h.seq, h.allow_negative));
+    let mut verifier = LedgerVerifier::new(town_id, allow_negative);
+    let mut after = 0i64;
+    let mut chained = 0u64;
+    loop {
+        let rows = points_posting::Entity::find()
+            .filter(points_posting::Column::TownId.eq(town_id))
+            .filter(points_posting::Column::Seq.gt(after))
+            .order_by_asc(points_posting::Column::Seq)
+            .limit(VERIFY_BATCH)
+            .all(db)
+            .await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
+        let (lo, hi) = (first.seq, last.seq);
+        let entries = points_entry::Entity::find()
+            .filter(points_entry::Column::TownId.eq(town_id))
+            .filter(points_entry::Column::Seq.gte(lo))
+            .filter(points_entry::Column::Seq.lte(hi))
+            .order_by_asc(points_entry::Column::Seq)
+            .order_by_asc(points_entry::Column::Line)
+            .all(db)
+            .await?;
+        let mut by_posting: HashMap<Uuid, Vec<points_entry::Model>> = HashMap::new();
+        for e in entries {
+            by_posting.entry(e.posting_id).or_default().push(e);
+        }
+        let n = rows.len() as u64;
+        for row in rows {
+            after = row.seq;
+            let seq = row.seq;
+            let entries = by_posting.remove(&row.id).unwrap_or_default();
+            chained += entries.len() as u64;
+            let posting = match posting_of(row, entries) {
+                Ok((p, _)) => p,
+                Err(problem) => return Ok(Err(LedgerProblem::BadRow { town_id, seq, problem })),
+            };
+            if let Err(v) = verifier.push(&posting) {
+                return Ok(Err(violation(v)));
+            }
+            out.postings += 1;
+            out.entries += posting.entries.len() as u64;
+        }
+        if n < VERIFY_BATCH {
+            break;
+        }
+    }
+    let balances = points_balance::Entity::find().filter(points_balance::Column::TownId.eq(town_id)).all(db).await?;
+    let mut claimed = Vec::with_capacity(balances.len());
+    for b in balances {
+        let Some(kind) = AccountKind::parse(&b.account_kind) else {
+            let problem = format!("balance row of unknown account kind {:?}", b.account_kind);
+            return Ok(Err(LedgerProblem::BadRow { town_id, seq: 0, problem }));
+        };
+        claimed.push((Account { kind, id: b.account_id }, b.balance));
+    }
+    let verified = match verifier.finish(head_seq, claimed) {
+        Ok(v) => v,
+        Err(v) => return Ok(Err(violation(v))),
+    };
+    let stored = points_entry::Entity::find().filter(points_entry::Column::TownId.eq(town_id)).count(db).await?;
+    if stored != chained {
+        return Ok(Err(LedgerProblem::StrayEntries { town_id, stored, chained }));
+    }
+    Ok(Ok(verified))
+}
+
+// ---- inside a posting's transaction ----
+
+/// Make the town's head row if missing and lock it until commit.
+async fn lock_head(tx: &Tx, town_id: Uuid, now: DateTime<Utc>) -> Result<points_head::Model> {
+    let db = tx.db();
+    points_head::Entity::insert(points_head::ActiveModel {
+        town_id: Set(town_id),
+        seq: Set(0),
+        hash: Set(GENESIS_HASH.to_string()),
+        allow_negative: Set(false),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec(db)
+    .await?;
+    // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us.
+    points_head::Entity::find_by_id(town_id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Invariant(format!("points head of town {town_id} vanished")))
+}
+
+async fn require_household(db: &impl ConnectionTrait, town_id: Uuid, household: Uuid) -> Result<(), PointsError> {
+    let n = household::Entity::find()
+        .filter(household::Column::TownId.eq(town_id))
+        .filter(household::Column::Id.eq(household))
+        .count(db)
+        .await?;
+    if n == 0 { Err(PointsError::UnknownHousehold { household }) } else { Ok(()) }
+}
+
+/// Whether the first posting under a key is what `request` would have made: a retry, not a
+/// reused key. A deduction is compared by the points asked (taken + shortfall), since what was
+/// taken depended on the balance then.
+fn same_request(p: &Posting, household_id: Option<Uuid>, request: &Request, reference: &str) -> bool {
+    if p.reference != reference {
+        return false;
+    }
+    match *request {
+        Request::Award { household, points } => {
+            p.kind == PostingKind::Award
+                && p.entries
+                    == [
+                        Entry { account: Account::town_issuance(p.town_id), points: -points },
+                        Entry { account: Account::household(household), points },
+                    ]
+        }
+        Request::Deduction { household, points } => {
+            p.kind == PostingKind::Deduction
+                && household_id == Some(household)
+                && p.shortfall - p.change_for(&Account::household(household)) == points
+        }
+        Request::Redemption { household, store, points } => {
+            p.kind == PostingKind::Redemption
+                && p.entries
+                    == [
+                        Entry { account: Account::household(household), points: -points },
+                        Entry { account: Account::store_redemption(store), points },
+                    ]
+        }
+        Request::Expiry { household, points } => {
+            p.kind == PostingKind::Expiry
+                && household_id == Some(household)
+                && p.change_for(&Account::household(household)) == -points
+        }
+        Request::Reversal { original } => p.kind == PostingKind::Reversal && p.reverses == Some(original),
+    }
+}
+
+/// Write a built posting: the posting row, its entries, the new balances (checked once more on
+/// this second path), the head, and the audit entry.
+async fn write(
+    tx: &mut Tx,
+    actor: &Actor,
+    p: &Posting,
+    household_id: Uuid,
+    allow_negative: bool,
+) -> Result<(), PointsError> {
+    let db = tx.db();
+    let town_id = p.town_id;
+    points_posting::Entity::insert(points_posting::ActiveModel {
+        town_id: Set(town_id),
+        id: Set(p.id),
+        seq: Set(p.seq),
+        kind: Set(p.kind.as_str().to_string()),
+        idempotency_key: Set(p.idempotency_key.clone()),
+        reverses_id: Set(p.reverses),
+        household_id: Set(Some(household_id)),
+        reference: Set(p.reference.clone()),
+        shortfall: Set(p.shortfall),
+        at: Set(p.at),
+        actor_id: Set(actor.id),
+        actor_name: Set(actor.name.chars().take(MAX_ACTOR_CHARS).collect()),
+        prev_hash: Set(p.prev_hash.clone()),
+        hash: Set(p.hash.clone()),
+    })
+    .exec(db)
+    .await?;
+    if !p.entries.is_empty() {
+        let mut rows = Vec::with_capacity(p.entries.len());
+        for (line, e) in p.entries.iter().enumerate() {
+            let line = i16::try_from(line)
+                .map_err(|_| StoreError::Invariant(format!("posting {} has too many entries", p.id)))?;
+            rows.push(points_entry::ActiveModel {
+                town_id: Set(town_id),
+                posting_id: Set(p.id),
+                line: Set(line),
+                seq: Set(p.seq),
+                account_kind: Set(e.account.kind.as_str().to_string()),
+                account_id: Set(e.account.id),
+                points: Set(e.points),
+            });
+        }
+        points_entry::Entity::insert_many(rows).exec(db).await?;
+    }
+
+    let mut deltas: BTreeMap<Account, Points> = BTreeMap::new();
+    for e in &p.entries {
+        *deltas.entry(e.account).or_insert(0) += e.points;
+    }
+    let mut household_after = None;
+    for (account, delta) in deltas {
+        let kind = account.kind.as_str().to_string();
+        let old = points_balance::Entity::find_by_id((town_id, kind.clone(), account.id)).one(db).await?;
+        let new = old
+            .as_ref()
+            .map_or(0, |b| b.balance)
+            .checked_add(delta)
+            .ok_or_else(|| StoreError::Invariant(format!("balance of {account} overflows")))?;
+        // The builders refused this already; a second path, so that a bug cannot write it.
+        let forbidden = !allow_negative || p.kind == PostingKind::Redemption;
+        if account.kind == AccountKind::Household && delta < 0 && new < 0 && forbidden {
+            return Err(StoreError::Invariant(format!("posting {} would leave {account} at {new}", p.id)).into());
+        }
+        if account == Account::household(household_id) {
+            household_after = Some(new);
+        }
+        if old.is_some() {
+            points_balance::Entity::update_many()
+                .col_expr(points_balance::Column::Balance, Expr::value(new))
+                .col_expr(points_balance::Column::UpdatedAt, Expr::value(p.at))
+                .filter(points_balance::Column::TownId.eq(town_id))
+                .filter(points_balance::Column::AccountKind.eq(kind))
+                .filter(points_balance::Column::AccountId.eq(account.id))
+                .exec(db)
+                .await?;
+        } else {
+            points_balance::Entity::insert(points_balance::ActiveModel {
+                town_id: Set(town_id),
+                account_kind: Set(kind),
+                account_id: Set(account.id),
+                balance: Set(new),
+                updated_at: Set(p.at),
+            })
+            .exec(db)
+            .await?;
+        }
+    }
+
+    let moved = points_head::Entity::update_many()
+        .col_expr(points_head::Column::Seq, Expr::value(p.seq))
+        .col_expr(points_head::Column::Hash, Expr::value(p.hash.clone()))
+        .col_expr(points_head::Column::UpdatedAt, Expr::value(p.at))
+        .filter(points_head::Column::TownId.eq(town_id))
+        .filter(points_head::Column::Seq.eq(p.seq - 1))
+        .exec(db)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Err(StoreError::Invariant(format!("points head of town {town_id} moved under its lock")).into());
+    }
+
+    let entries: Vec<_> = p
+        .entries
+        .iter()
+        .map(|e| json!({"account_kind": e.account.kind.as_str(), "account_id": e.account.id, "points": e.points}))
+        .collect();
+    tx.audit(AuditDraft {
+        actor: actor.clone(),
+        action: format!("points.{}", p.kind.as_str()),
+        entity_type: "points_posting".into(),
+        entity_id: p.id.to_string(),
+        town_id: Some(town_id),
+        before: None,
+        after: Some(json!({
+            "seq": p.seq,
+            "kind": p.kind.as_str(),
+            "household_id": household_id,
+            "reverses": p.reverses,
+            "reference": p.reference,
+            "entries": entries,
+            "shortfall": p.shortfall,
+            "household_balance": household_after,
+            "hash": p.hash,
+        })),
+    });
+    Ok(())
+}
+
+// ---- reading postings back ----
+
+async fn posting_by_key(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    key: &str,
+) -> Result<Option<(Posting, Option<Uuid>)>> {
+    let row = points_posting::Entity::find()
+        .filter(points_posting::Column::TownId.eq(town_id))
+        .filter(points_posting::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?;
+    with_entries(db, row).await
+}
+
+async fn posting_by_id(db: &impl ConnectionTrait, town_id: Uuid, id: Uuid) -> Result<Option<(Posting, Option<Uuid>)>> {
+    let row = points_posting::Entity::find_by_id((town_id, id)).one(db).await?;
+    with_entries(db, row).await
+}
+
+async fn with_entries(
+    db: &impl ConnectionTrait,
+    row: Option<points_posting::Model>,
+) -> Result<Option<(Posting, Option<Uuid>)>> {
+    let Some(row) = row else { return Ok(None) };
+    let entries = points_entry::Entity::find()
+        .filter(points_entry::Column::TownId.eq(row.town_id))
+        .filter(points_entry::Column::PostingId.eq(row.id))
+        .order_by_asc(points_entry::Column::Line)
+        .all(db)
+        .await?;
+    let id = row.id;
+    posting_of(row, entries).map(Some).map_err(|problem| StoreError::Invariant(format!("posting {id}: {problem}")))
+}
+
+/// The domain's posting from its rows (entries in line order), and the household it concerns.
+fn posting_of(
+    row: points_posting::Model,
+    entries: Vec<points_entry::Model>,
+) -> Result<(Posting, Option<Uuid>), String> {
+    let kind = PostingKind::parse(&row.kind).ok_or_else(|| format!("unknown posting kind {:?}", row.kind))?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let account_kind =
+            AccountKind::parse(&e.account_kind).ok_or_else(|| format!("unknown account kind {:?}", e.account_kind))?;
+        out.push(Entry { account: Account { kind: account_kind, id: e.account_id }, points: e.points });
+    }
+    let posting = Posting {
+        id: row.id,
+        town_id: row.town_id,
+        seq: row.seq,
+        at: row.at,
+        idempotency_key: row.idempotency_key,
+        kind,
+        reverses: row.reverses_id,
+        shortfall: row.shortfall,
+        reference: row.reference,
+        entries: out,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    };
+    Ok((posting, row.household_id))
+}
