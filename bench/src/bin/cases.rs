@@ -212,6 +212,8 @@ fn report(what: &str, ms: &[f64]) {
 #[tokio::main]
 async fn main() {
     let a = args();
+    // Server errors are logged, not returned in detail: show warnings and errors.
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).init();
     let dir = std::env::temp_dir().join(format!("wuwei-bench-cases-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db_url = wuwei_store::test_support::fresh_database_url(&dir).await.unwrap();

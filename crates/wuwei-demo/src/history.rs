@@ -454,6 +454,10 @@ enum Forced {
     Verify,
     /// High priority, reported in the evening: dispatched at once, started in the morning.
     Evening,
+    /// Started days before the cut and stuck: overdue, carded red and sent one level up before
+    /// the cut, still open at it. So the supervision board has red cards at whatever hour the
+    /// demo is loaded (open cases' cards are computed at load time).
+    Stalled,
 }
 
 /// The plan of one case before the cut.
@@ -715,6 +719,12 @@ pub fn case_history(
                 let reported_at = day * DAY - LOCAL_OFFSET + from + rng.below(span as u64) as i64;
                 plans.push(plan_case(&ctx, &mut rng, kind, reported_at, progress, cameras, Some(forced)));
             }
+            // Two stalled cases, reported five and six mornings before the cut.
+            for back in [5, 6] {
+                let Some(&kind) = ctx.kinds.get(rng.index(ctx.kinds.len())) else { continue };
+                let reported_at = (day - back) * DAY - LOCAL_OFFSET + 9 * HOUR + rng.below(HOUR as u64) as i64;
+                plans.push(plan_case(&ctx, &mut rng, kind, reported_at, progress, cameras, Some(Forced::Stalled)));
+            }
         }
     }
     add_duplicates(&ctx, &mut rng, &mut plans, first_day);
@@ -960,6 +970,7 @@ fn timeline(ctx: &Generator, rng: &mut Rng, p: &mut Plan, progress: f64) {
         t_start = next_local(t_start, 7, rng.int(30, 90) as i64);
     }
     let shape = if rng.chance(0.15) { 1.8 * ll2(rng) } else { ll4(rng) };
+    let shape = if p.forced == Some(Forced::Stalled) { 50.0 } else { shape };
     let mut t_resolve = t_accept + (resolve_dl as f64 * ctx.pace(&unit, p.priority) * speed * shape) as i64;
     t_resolve = t_resolve.max(t_start + secs(10.0 + 20.0 * rng.unit()));
     let mut level = 0u8;
@@ -985,6 +996,10 @@ fn timeline(ctx: &Generator, rng: &mut Rng, p: &mut Plan, progress: f64) {
             p.events.push(ev(t2, &handler, "start", Some("dispatched"), Some("in_progress")));
         }
         t2 += (resolve_dl as f64 * (0.08 + 0.5 * rng.unit()) * speed) as i64;
+        if p.forced == Some(Forced::Stalled) {
+            // Still stuck at the cut (events after it are dropped).
+            t2 = due + 30 * DAY;
+        }
         t_resolve = t2;
     } else {
         p.events.push(ev(t_start, &handler, "start", Some("dispatched"), Some("in_progress")));

@@ -233,3 +233,18 @@ fn the_later_three_months_resolve_a_fifth_to_a_quarter_faster() {
     let change = median(accept_after) / median(accept_before) - 1.0;
     assert!(change < -0.1, "time to accept changed by {:.1}%", change * 100.0);
 }
+
+#[test]
+fn some_open_cases_are_overdue_at_the_cut_whatever_the_hour_of_loading() {
+    // The supervision board must have red cards whenever the demo is loaded: cases open at the
+    // cut whose deadline passed a day or more before it.
+    let h = history();
+    let cut = (days_from_civil(UNTIL.0, UNTIL.1, UNTIL.2) + 1) * 86_400 - 8 * 3600;
+    let red: Vec<&DemoCase> = h
+        .iter()
+        .filter(|c| matches!(c.state, "reported" | "accepted" | "dispatched" | "in_progress"))
+        .filter(|c| c.card == "red" && c.due_at.is_some_and(|d| d < cut - 86_400 || c.escalation_level > 0))
+        .collect();
+    assert!(red.len() >= 2, "{} red open cases", red.len());
+    assert!(red.iter().all(|c| c.events.iter().any(|e| e.action == "red_card")));
+}
