@@ -223,6 +223,8 @@ async fn main() {
     let config = ServerConfig {
         data_dir: dir.clone(),
         database_url: Some(wuwei_server::state::Secret::new(db_url)),
+        // The passes measured are the only ones.
+        background_jobs: false,
         ..ServerConfig::default()
     };
     let state = wuwei_server::open(config, Arc::new(clock.clone())).await.unwrap();

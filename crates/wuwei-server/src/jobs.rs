@@ -65,14 +65,17 @@ pub async fn sweep(state: &AppState) -> ApiResult<SweepReport> {
     let mut seen: HashSet<Uuid> = HashSet::new();
     for _ in 0..MAX_BATCHES {
         let batch = cases::due_for_sweep(db, now, SWEEP_BATCH).await?;
-        let fresh: Vec<_> = batch.iter().filter(|c| !seen.contains(&c.id)).cloned().collect();
+        // Each case once per pass, even if a read returns it twice.
+        let fresh: Vec<_> = batch.iter().filter(|c| seen.insert(c.id)).cloned().collect();
         if fresh.is_empty() {
             break;
         }
         let mut tx = state.store().begin().await?;
         let mut changed = Vec::new();
+        // Whether anything was written: a batch whose every case changed meanwhile writes
+        // nothing, and is dropped (rolled back) rather than committed without an audit entry.
+        let mut wrote = false;
         for c in &fresh {
-            seen.insert(c.id);
             report.examined += 1;
             let (Some(start), Some(due)) = (c.clock_started_at, c.due_at) else {
                 // A clock with no deadline has nothing to sweep: stop looking at it.
@@ -81,7 +84,7 @@ pub async fn sweep(state: &AppState) -> ApiResult<SweepReport> {
                     escalate_to: None,
                     clock: ClockState { next_sweep_at: None, ..c.clock() },
                 };
-                cases::apply_sweep(&mut tx, now, c, &change).await?;
+                wrote |= cases::apply_sweep(&mut tx, now, c, &change).await?.is_some();
                 continue;
             };
             let card = rules::card_at(start, due, now);
@@ -115,6 +118,7 @@ pub async fn sweep(state: &AppState) -> ApiResult<SweepReport> {
                 report.skipped += 1;
                 continue;
             };
+            wrote = true;
             let dispatchers =
                 accounts::users_with_role_in_town(tx.db(), &[wuwei_domain::access::Role::Dispatcher], c.town_id)
                     .await?;
@@ -147,6 +151,11 @@ pub async fn sweep(state: &AppState) -> ApiResult<SweepReport> {
                 (Card::None, _) => {}
             }
             changed.push(row);
+        }
+        if !wrote {
+            tracing::warn!(cases = fresh.len(), "sweeper: every case of a batch changed meanwhile");
+            drop(tx);
+            continue;
         }
         tx.commit(now).await?;
         for row in &changed {

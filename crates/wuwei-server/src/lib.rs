@@ -200,7 +200,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let app = router(state.clone());
-    let jobs = tokio::spawn(jobs::run_periodic(state.clone()));
+    let jobs = state.config().background_jobs.then(|| tokio::spawn(jobs::run_periodic(state.clone())));
     let signal_state = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -211,7 +211,9 @@ pub async fn serve_with(
         .with_graceful_shutdown(shutdown)
         .await;
     // Jobs work in transactions, so stopping one between them loses nothing.
-    jobs.abort();
+    if let Some(jobs) = jobs {
+        jobs.abort();
+    }
     served?;
     state.store().clone().close().await?;
     Ok(())

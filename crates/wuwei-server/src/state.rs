@@ -115,6 +115,9 @@ pub struct ServerConfig {
     pub sms_webhook_url: Option<Secret<String>>,
     /// WeCom group robot webhook: urgent notices go to the group.
     pub wecom_webhook_url: Option<Secret<String>>,
+    /// Run the sweeper, the outbox worker and housekeeping in the background (default). Off
+    /// for a server that only answers requests; tests and benchmarks run the jobs themselves.
+    pub background_jobs: bool,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +137,7 @@ impl Default for ServerConfig {
             log_format: "text".into(),
             sms_webhook_url: None,
             wecom_webhook_url: None,
+            background_jobs: true,
         }
     }
 }

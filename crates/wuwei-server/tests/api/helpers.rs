@@ -43,6 +43,8 @@ impl TestApp {
         config.data_dir = dir.path().to_path_buf();
         config.database_url = Some(wuwei_server::state::Secret::new(db_url.clone()));
         config.db_max_connections = 4;
+        // Jobs run when a test says so, with the fake clock.
+        config.background_jobs = false;
         let clock = FakeClock::new(start_time());
         let state = wuwei_server::open(config, Arc::new(clock.clone())).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
