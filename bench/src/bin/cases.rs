@@ -217,7 +217,8 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("wuwei-bench-cases-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db_url = wuwei_store::test_support::fresh_database_url(&dir).await.unwrap();
-    println!("database: {}", if db_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" });
+    let db_is_postgres = db_url.starts_with("postgres");
+    println!("database: {}", if db_is_postgres { "PostgreSQL" } else { "SQLite" });
     let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 9, 0, 0).unwrap();
     let clock = FakeClock::new(now);
     let config = ServerConfig {
@@ -231,6 +232,12 @@ async fn main() {
     let demo = load_with(state.store(), now, DemoOptions::default()).await.unwrap();
     let town_id = demo.town_id;
     seed(&state, town_id, &a, now).await;
+    if db_is_postgres {
+        // As after any bulk load on PostgreSQL: fresh planner statistics (autovacuum would get
+        // there on its own, minutes later; until then plans are guesses).
+        use wuwei_store::Conn;
+        state.store().db().execute_unprepared("ANALYZE").await.unwrap();
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
