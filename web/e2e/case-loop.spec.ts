@@ -274,7 +274,7 @@ test('operations-centre pages over six months of history', async ({ page }) => {
   await expect(page.locator('[data-testid=queue-table] .el-table__body-wrapper tbody tr')).toHaveCount(50)
   await page.locator('.el-pagination .el-pager li', { hasText: /^2$/ }).click()
   await expect(page.locator('.el-pager li.is-active')).toHaveText('2')
-  await expect(page.locator('[data-testid=queue-table] .el-loading-mask')).toBeHidden()
+  await expect(page.locator('[data-testid=queue-table] .el-loading-mask')).toHaveCount(0)
   await snap(page, 'd06-queue-history', false)
 
   // The map: the open cases as markers, the villages shaded.
@@ -289,7 +289,7 @@ test('operations-centre pages over six months of history', async ({ page }) => {
   await page.goto(`${baseUrl()}/supervision`)
   await expect(page.locator('[data-column=red] .col__count')).toHaveText(String(counts.red))
   await expect(page.locator('[data-column=yellow] .col__count')).toHaveText(String(counts.yellow))
-  await expect(page.locator('.board__cols > .el-loading-mask')).toBeHidden()
+  await expect(page.locator('.board__cols > .el-loading-mask')).toHaveCount(0)
   // A supervision order on the most overdue case, from the board's drawer: the board follows.
   expect(counts.red).toBeGreaterThan(0)
   const order = '请今天下班前处理完毕并回复。'
@@ -342,7 +342,7 @@ test('operations-centre pages over six months of history', async ({ page }) => {
   await page.goto(`${baseUrl()}/cases`)
   await expect(page.locator('[data-tab=open]')).toContainText('All open')
   await expect(page.locator('[data-testid=queue-table] .el-table__body-wrapper tbody tr').first()).toBeVisible()
-  await expect(page.locator('[data-testid=queue-table] .el-loading-mask')).toBeHidden()
+  await expect(page.locator('[data-testid=queue-table] .el-loading-mask')).toHaveCount(0)
   await snap(page, 'd11-queue-en')
   await page.locator('.locale-switch button[lang=zh-CN]').first().click()
 
@@ -359,7 +359,7 @@ test('categories: the town admin sees the tree with deadline policies', async ({
   const garbage = page.locator('[data-testid=categories-table] tr', { hasText: 'garbage' })
   await expect(garbage).toContainText('办结须附照片')
   await expect(garbage).toContainText('网格')
-  await expect(page.locator('[data-testid=categories-table] .el-loading-mask')).toBeHidden()
+  await expect(page.locator('[data-testid=categories-table] .el-loading-mask')).toHaveCount(0)
   await snap(page, 'd12-categories')
   expect(errors).toEqual([])
 })
