@@ -154,10 +154,25 @@ pub enum Permission {
     /// Edit categories, deadline policies, handling units and routing rules.
     #[serde(rename = "catalog.write")]
     CatalogWrite,
+    /// See households' points, awards and the village notice inside the scope.
+    #[serde(rename = "points.read")]
+    PointsRead,
+    /// Propose awards (a resident only for their own household; see `points::award`).
+    #[serde(rename = "points.propose")]
+    PointsPropose,
+    /// Review awards as the village committee: approve, reject, answer objections.
+    #[serde(rename = "points.review")]
+    PointsReview,
+    /// Keep the town's rulebook and points settings.
+    #[serde(rename = "points.manage")]
+    PointsManage,
+    /// Work a points store's counter: goods, stock, redemptions and returns.
+    #[serde(rename = "points.sell")]
+    PointsSell,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 18] = [
         Permission::RegionsRead,
         Permission::RegionsWrite,
         Permission::HouseholdsRead,
@@ -171,6 +186,11 @@ impl Permission {
         Permission::CasesDispatch,
         Permission::CasesSupervise,
         Permission::CatalogWrite,
+        Permission::PointsRead,
+        Permission::PointsPropose,
+        Permission::PointsReview,
+        Permission::PointsManage,
+        Permission::PointsSell,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,6 +208,11 @@ impl Permission {
             Permission::CasesDispatch => "cases.dispatch",
             Permission::CasesSupervise => "cases.supervise",
             Permission::CatalogWrite => "catalog.write",
+            Permission::PointsRead => "points.read",
+            Permission::PointsPropose => "points.propose",
+            Permission::PointsReview => "points.review",
+            Permission::PointsManage => "points.manage",
+            Permission::PointsSell => "points.sell",
         }
     }
 }
@@ -286,21 +311,37 @@ impl Role {
                 CasesDispatch,
                 CasesSupervise,
                 CatalogWrite,
+                PointsRead,
+                PointsManage,
+                PointsSell,
             ],
             Dispatcher => {
                 &[RegionsRead, HouseholdsRead, UsersRead, CasesRead, CasesReport, CasesDispatch, CasesSupervise]
             }
-            GridWorker | GridChief | VillageCadre => {
-                &[RegionsRead, HouseholdsRead, HouseholdsWrite, CasesRead, CasesReport]
+            GridWorker | GridChief => {
+                &[RegionsRead, HouseholdsRead, HouseholdsWrite, CasesRead, CasesReport, PointsRead, PointsPropose]
             }
-            AreaChief | LiaisonCadre | Peacemaker => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport],
+            // The village committee reviews its village's awards.
+            VillageCadre => &[
+                RegionsRead,
+                HouseholdsRead,
+                HouseholdsWrite,
+                CasesRead,
+                CasesReport,
+                PointsRead,
+                PointsPropose,
+                PointsReview,
+            ],
+            Peacemaker => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, PointsPropose],
+            AreaChief | LiaisonCadre => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead],
             PoliticalLegal => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, CasesSupervise],
             Discipline | Police | Justice | Petitions | Village => {
                 &[RegionsRead, HouseholdsRead, CasesRead, CasesReport]
             }
             Officer => &[RegionsRead, HouseholdsRead, CasesReport],
-            StoreClerk => &[RegionsRead, HouseholdsRead],
-            Resident => &[HouseholdsRead, CasesReport],
+            StoreClerk => &[RegionsRead, HouseholdsRead, PointsRead, PointsSell],
+            // A resident's scope is their household: its points, and proposing for it.
+            Resident => &[HouseholdsRead, CasesReport, PointsRead, PointsPropose],
         }
     }
 
