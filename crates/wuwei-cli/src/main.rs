@@ -152,6 +152,10 @@ const ENV_KEYS: &[&str] = &[
     "db_max_connections",
     "sqlite_synchronous_full",
     "log_format",
+    "sms_webhook_url",
+    "wecom_webhook_url",
+    "background_jobs",
+    "test_clock",
 ];
 
 /// defaults → TOML file → `WUWEI_*` environment → flags.

@@ -272,6 +272,45 @@ async fn post_webhook(state: &AppState, n: &NotificationRow) -> Result<(), Strin
     if resp.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", resp.status().as_u16())) }
 }
 
+/// What a points posting pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PostingReport {
+    pub posted: u64,
+    pub refused: u64,
+}
+
+/// Post the awards whose public notice ended without an open objection, one transaction each
+/// (a refusal of one — its item removed, its cap filled — never holds up the others). Safe to run
+/// on several servers at once: each award is locked and re-checked before it posts, and the
+/// ledger's idempotency key (`award:<id>`) makes a second posting impossible.
+pub async fn post_awards(state: &AppState) -> ApiResult<PostingReport> {
+    let now = state.now();
+    let mut report = PostingReport::default();
+    let actor = wuwei_store::Actor::system("points-sweeper");
+    let due =
+        wuwei_store::points_awards::due_awards(state.store().db(), now, wuwei_store::points_awards::POST_BATCH).await?;
+    for (town_id, id) in due {
+        let mut tx = state.store().begin().await?;
+        match wuwei_store::points_awards::post_award(&mut tx, &actor, town_id, id, now).await {
+            Ok(wuwei_store::points_awards::PostOutcome::Posted { .. }) => {
+                tx.commit(now).await?;
+                report.posted += 1;
+            }
+            Ok(wuwei_store::points_awards::PostOutcome::Refused { reason }) => {
+                tracing::info!(award = %id, %reason, "award could not post");
+                tx.commit(now).await?;
+                report.refused += 1;
+            }
+            Ok(wuwei_store::points_awards::PostOutcome::NotDue) => {}
+            Err(e) => {
+                // Logged and left for the next pass; the transaction rolls back.
+                tracing::warn!(award = %id, error = %e, "posting an award failed");
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// Runs the periodic jobs until the task is dropped (at shutdown). A failing pass is logged
 /// and retried at the next tick.
 pub async fn run_periodic(state: AppState) {
@@ -285,6 +324,9 @@ pub async fn run_periodic(state: AppState) {
         }
         if let Err(e) = deliver_notifications(&state).await {
             tracing::warn!(error = ?e, "outbox pass failed");
+        }
+        if let Err(e) = post_awards(&state).await {
+            tracing::warn!(error = ?e, "points posting pass failed");
         }
         if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
             last_housekeeping = tokio::time::Instant::now();

@@ -41,7 +41,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::routes::figures;
-use crate::routes::{attachments, audit, cases, households, inbox, ops, regions, tokens, users};
+use crate::routes::{attachments, audit, cases, households, inbox, ops, points, regions, tokens, users};
 pub use crate::state::{AppState, Clock, FakeClock, ServerConfig, SystemClock};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,8 +51,12 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
     let import = OpenApiRouter::new()
         .routes(routes!(regions::import_regions))
         .layer(DefaultBodyLimit::max(import_max_body_bytes));
+    let rulebook_import = OpenApiRouter::new()
+        .routes(routes!(points::export_rulebook, points::import_rulebook))
+        .layer(DefaultBodyLimit::max(points::MAX_RULEBOOK_XLSX_BYTES));
     let upload = OpenApiRouter::new()
         .routes(routes!(attachments::upload))
+        .routes(routes!(points::upload_evidence))
         .layer(DefaultBodyLimit::max(attachments::UPLOAD_BODY_LIMIT));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
@@ -67,6 +71,7 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(regions::get_region, regions::update_region))
         .routes(routes!(regions::locate))
         .merge(import)
+        .merge(rulebook_import)
         .routes(routes!(households::list_households))
         .routes(routes!(households::get_household))
         .routes(routes!(users::list_users, users::create_user))
@@ -86,9 +91,35 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(cases::units))
         .routes(routes!(figures::case_figures))
         .routes(routes!(figures::case_figures_xlsx))
+        .routes(routes!(routes::points_shop::list_stores))
+        .routes(routes!(routes::points_shop::list_goods, routes::points_shop::create_goods))
+        .routes(routes!(routes::points_shop::update_goods))
+        .routes(routes!(routes::points_shop::restock))
+        .routes(routes!(routes::points_shop::goods_movements))
+        .routes(routes!(routes::points_shop::lookup))
+        .routes(routes!(routes::points_shop::redeem))
+        .routes(routes!(routes::points_shop::list_redemptions))
+        .routes(routes!(routes::points_shop::get_redemption))
+        .routes(routes!(routes::points_shop::return_redemption))
         .merge(upload)
         .routes(routes!(attachments::content))
         .routes(routes!(attachments::thumbnail))
+        .routes(routes!(points::get_settings, points::put_settings))
+        .routes(routes!(points::get_rulebook))
+        .routes(routes!(points::put_rule_item, points::delete_rule_item))
+        .routes(routes!(points::evidence_content))
+        .routes(routes!(points::evidence_thumbnail))
+        .routes(routes!(points::propose, points::list_awards))
+        .routes(routes!(points::batch_act))
+        .routes(routes!(points::get_award))
+        .routes(routes!(points::act))
+        .routes(routes!(points::object))
+        .routes(routes!(points::notice))
+        .routes(routes!(points::ranking))
+        .routes(routes!(points::mine))
+        .routes(routes!(points::get_household_points))
+        .routes(routes!(points::household_history))
+        .routes(routes!(points::test_clock))
         .routes(routes!(inbox::list))
         .routes(routes!(inbox::read))
         .routes(routes!(inbox::read_all))

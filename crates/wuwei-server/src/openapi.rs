@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "api_tokens", description = "Tokens for devices and integrations"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "ops", description = "Health, readiness and metrics"),
+        (name = "points", description = "Household points: rulebook, awards, public notice, ledger, stores"),
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldError)),
     modifiers(&Security),

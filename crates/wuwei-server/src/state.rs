@@ -118,6 +118,9 @@ pub struct ServerConfig {
     /// Run the sweeper, the outbox worker and housekeeping in the background (default). Off
     /// for a server that only answers requests; tests and benchmarks run the jobs themselves.
     pub background_jobs: bool,
+    /// Browser tests only: `POST /api/v1/test/clock` may move this server's clock forward (a
+    /// public notice of 7 days passes in a second). Never set it on a real server.
+    pub test_clock: bool,
 }
 
 impl Default for ServerConfig {
@@ -138,6 +141,7 @@ impl Default for ServerConfig {
             sms_webhook_url: None,
             wecom_webhook_url: None,
             background_jobs: true,
+            test_clock: false,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct Inner {
     /// Set when the server is shutting down, so long-lived streams end and let it stop.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub started_at: Instant,
+    /// Seconds added to the clock (only ever non-zero with `test_clock`).
+    pub clock_offset_secs: std::sync::atomic::AtomicI64,
 }
 
 /// Cheap to clone; shared by every request.
@@ -194,6 +200,7 @@ impl AppState {
             http: reqwest::Client::new(),
             shutdown: tokio::sync::watch::channel(false).0,
             started_at: Instant::now(),
+            clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 
@@ -202,7 +209,8 @@ impl AppState {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.0.clock.now()
+        let offset = self.0.clock_offset_secs.load(std::sync::atomic::Ordering::Relaxed);
+        if offset == 0 { self.0.clock.now() } else { self.0.clock.now() + chrono::Duration::seconds(offset) }
     }
 
     pub fn config(&self) -> &ServerConfig {

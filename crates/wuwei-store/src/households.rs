@@ -111,7 +111,7 @@ pub async fn insert_households(tx: &mut Tx, now: DateTime<Utc>, new: Vec<NewHous
     Ok(count)
 }
 
-fn scope_condition(scopes: &[Scope], city_towns: &[(Uuid, Vec<Uuid>)]) -> Condition {
+pub(crate) fn scope_condition(scopes: &[Scope], city_towns: &[(Uuid, Vec<Uuid>)]) -> Condition {
     let mut any = Condition::any().add(never());
     for s in scopes {
         let Some(id) = s.id() else { continue };

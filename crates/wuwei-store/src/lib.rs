@@ -21,6 +21,8 @@ pub mod lease;
 mod migration;
 pub mod notify;
 pub mod points;
+pub mod points_awards;
+pub mod points_shop;
 pub mod regions;
 pub mod test_support;
 

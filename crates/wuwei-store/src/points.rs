@@ -25,8 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    AccessMode, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IsolationLevel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IsolationLevel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -75,6 +76,32 @@ impl From<DbErr> for PointsError {
 pub struct Posted {
     pub posting: Posting,
     pub replayed: bool,
+}
+
+/// The next readable number of a kind (`JF` awards, `DH` redemptions) for the town's China day:
+/// `JF-20261128-0001`. Atomic on both databases (an upsert returning the new count), so two
+/// writers never share a number.
+pub async fn next_number(tx: &Tx, town_id: Uuid, prefix: &str, now: DateTime<Utc>) -> Result<String> {
+    let day = wuwei_domain::points::cap::china_date(now);
+    let key = format!("{prefix}{}", day.format("%Y%m%d"));
+    let backend = tx.db().get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO points_counter (town_id, key, last_seq) VALUES ($1, $2, 1) \
+             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + 1 RETURNING last_seq"
+        }
+        _ => {
+            "INSERT INTO points_counter (town_id, key, last_seq) VALUES (?, ?, 1) \
+             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + 1 RETURNING last_seq"
+        }
+    };
+    let row = tx
+        .db()
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [town_id.into(), key.into()]))
+        .await?
+        .ok_or_else(|| StoreError::Invariant("points counter returned no row".into()))?;
+    let seq: i32 = row.try_get("", "last_seq")?;
+    Ok(format!("{prefix}-{}-{:04}", day.format("%Y%m%d"), seq.max(0)))
 }
 
 /// Post `request` under `meta`'s idempotency key in the caller's transaction (see the module

@@ -35,7 +35,7 @@ pub fn blob_path(data_dir: &Path, sha256: &str) -> PathBuf {
 
 /// Write a blob once (content-addressed: an existing file already holds these bytes), through a
 /// temporary file and a rename so a crash never leaves half a file under the final name.
-async fn store_blob(data_dir: &Path, sha256: &str, bytes: &[u8]) -> ApiResult<()> {
+pub(crate) async fn store_blob(data_dir: &Path, sha256: &str, bytes: &[u8]) -> ApiResult<()> {
     let path = blob_path(data_dir, sha256);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(());
@@ -56,7 +56,7 @@ async fn store_blob(data_dir: &Path, sha256: &str, bytes: &[u8]) -> ApiResult<()
     Ok(())
 }
 
-fn media_error(e: MediaError) -> ApiError {
+pub(crate) fn media_error(e: MediaError) -> ApiError {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -169,7 +169,7 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(UploadResult { attachment: dto, case_version: fresh.version })))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
     } else {

@@ -467,7 +467,7 @@ pub async fn case_figures_xlsx(
 }
 
 /// Percent-encode for `filename*=UTF-8''…` (RFC 5987 `attr-char` kept as is).
-fn encode_rfc5987(s: &str) -> String {
+pub(crate) fn encode_rfc5987(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {

@@ -9,6 +9,8 @@ pub mod households;
 pub mod inbox;
 pub mod open311;
 pub mod ops;
+pub mod points;
+pub mod points_shop;
 pub mod regions;
 pub mod tokens;
 pub mod users;

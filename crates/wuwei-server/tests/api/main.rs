@@ -13,6 +13,8 @@ mod figures;
 mod helpers;
 mod open311;
 mod people;
+mod points;
+mod points_shop;
 mod regions;
 mod tokens;
 mod web;

@@ -9,6 +9,7 @@ mod m0002_cases;
 mod m0003_figures;
 mod m0004_cases_by_time;
 mod m0005_points;
+mod m0006_points_workflow;
 
 pub struct Migrator;
 
@@ -21,6 +22,27 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_figures::Migration),
             Box::new(m0004_cases_by_time::Migration),
             Box::new(m0005_points::Migration),
+            Box::new(m0006_points_workflow::Migration),
         ]
     }
+}
+
+// Column and index shorthands shared by the migrations. The SQL they produce must never change:
+// released migrations depend on it.
+
+pub(super) fn ts(name: &'static str) -> ColumnDef {
+    sea_orm_migration::schema::timestamp_with_time_zone(name)
+}
+
+pub(super) fn ts_null(name: &'static str) -> ColumnDef {
+    sea_orm_migration::schema::timestamp_with_time_zone_null(name)
+}
+
+pub(super) fn index(table: &'static str, name: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut idx = Index::create();
+    idx.name(name).table(table);
+    for c in cols {
+        idx.col(*c);
+    }
+    idx.take()
 }
