@@ -1,5 +1,5 @@
 //! `wuwei`: the one binary. Serves the platform, loads the demo town, and runs the operator's
-//! chores (migrations, accounts, audit verification, backups).
+//! chores (migrations, accounts, audit and points ledger verification, backups).
 
 #![allow(clippy::print_stdout)] // a CLI's output is its interface
 
@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The points ledger.
+    Points {
+        #[command(subcommand)]
+        command: PointsCommand,
+    },
     /// Write a consistent copy of a SQLite database (safe while the server runs).
     Backup {
         #[command(flatten)]
@@ -103,6 +108,22 @@ enum UserCommand {
 enum AuditCommand {
     /// Check every hash chain; exits non-zero at the first broken link.
     Verify(DbArgs),
+}
+
+#[derive(Subcommand)]
+enum PointsCommand {
+    /// Check every invariant of the ledger; exits 1 at the first violation, 2 if it cannot check.
+    ///
+    /// Each posting sums to zero, every balance equals its entries, no balance is negative where
+    /// the town forbids it, and the hash chain of postings is intact. Reads one snapshot, so it
+    /// is safe while the server runs.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this town: its short code (e.g. DW), code or id. Default: every town with a ledger.
+        #[arg(long)]
+        town: Option<String>,
+    },
 }
 
 #[derive(Args, Clone, Default)]
@@ -358,6 +379,57 @@ async fn audit_verify(db: DbArgs) -> Result<ExitCode> {
     }
 }
 
+/// `wuwei points verify`: 0 when the ledger is intact, 1 at a violation (named), 2 when it could
+/// not be checked (an error, printed by the caller).
+async fn points_verify(db: DbArgs, town: Option<String>) -> Result<ExitCode> {
+    let config = load_config(None, &db)?;
+    let store = open_store(&config).await?;
+    let towns = regions::towns(store.db()).await?;
+    let town_id = match town.as_deref() {
+        None => None,
+        Some(t) => Some(
+            towns
+                .iter()
+                .find(|r| r.short_code.as_deref() == Some(t) || r.code.as_deref() == Some(t) || r.id.to_string() == t)
+                .map(|r| r.id)
+                .ok_or_else(|| anyhow!("no town with short code, code or id {t}"))?,
+        ),
+    };
+    let started = std::time::Instant::now();
+    let v = wuwei_store::points::verify_snapshot(&store, town_id).await?;
+    let secs = started.elapsed().as_secs_f64();
+    match v.first_problem {
+        None => {
+            println!(
+                "points ledger intact: {} town{}, {} postings, {} entries, {} points in circulation (checked in {secs:.2} s)",
+                v.towns,
+                if v.towns == 1 { "" } else { "s" },
+                v.postings,
+                v.entries,
+                v.in_circulation
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(problem) => {
+            let problem_town = match &problem {
+                wuwei_store::points::LedgerProblem::Violation { town_id, .. }
+                | wuwei_store::points::LedgerProblem::BadRow { town_id, .. }
+                | wuwei_store::points::LedgerProblem::StrayEntries { town_id, .. } => *town_id,
+            };
+            let name = towns
+                .iter()
+                .find(|r| r.id == problem_town)
+                .map(|r| match r.short_code.as_deref() {
+                    Some(short) => format!(" ({}, {short})", r.name),
+                    None => format!(" ({})", r.name),
+                })
+                .unwrap_or_default();
+            println!("points ledger BROKEN after {} good postings: {problem}{name}", v.postings);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 async fn backup(db: DbArgs, file: PathBuf) -> Result<ExitCode> {
     let config = load_config(None, &db)?;
     let url = config.database_url();
@@ -443,6 +515,13 @@ async fn main() -> ExitCode {
             UserCommand::Disable { db, username } => user_disable(db, username).await.map(|()| ExitCode::SUCCESS),
         },
         Command::Audit { command: AuditCommand::Verify(db) } => audit_verify(db).await,
+        Command::Points { command: PointsCommand::Verify { db, town } } => {
+            // A failure to check is not a violation: exit 2, so scripts can tell them apart.
+            Ok(points_verify(db, town).await.unwrap_or_else(|e| {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }))
+        }
         Command::Backup { db, file } => backup(db, file).await,
         Command::Openapi => match wuwei_server::openapi_document().to_pretty_json() {
             Ok(json) => {

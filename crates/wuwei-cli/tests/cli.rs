@@ -78,6 +78,8 @@ fn every_subcommand_has_help() {
         vec!["user", "disable", "--help"],
         vec!["audit", "--help"],
         vec!["audit", "verify", "--help"],
+        vec!["points", "--help"],
+        vec!["points", "verify", "--help"],
         vec!["backup", "--help"],
         vec!["openapi", "--help"],
     ] {
@@ -118,6 +120,98 @@ fn demo_twice_then_verify_and_backup() {
     // Refuses to overwrite.
     let again = Command::new(BIN).args(["backup", "--data-dir"]).arg(dir.path()).arg(&copy).output().unwrap();
     assert!(!again.status.success());
+}
+
+/// Posts awards and a redemption to two demo households straight through the store (as the
+/// award path and the counter would), and returns the seq of the first award.
+fn post_some_points(data_dir: &Path) -> i64 {
+    use wuwei_domain::access::{Level, Place, Scope};
+    use wuwei_domain::points::ledger::{PostingMeta, Request};
+    use wuwei_store::households::{HouseholdFilter, list_households};
+    use wuwei_store::{Actor, Store, StoreOptions, points, regions};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}", data_dir.join("wuwei.db").display());
+        let store = Store::connect(&url, &StoreOptions::default()).await.unwrap();
+        let town = regions::town_by_short_code(store.db(), "DW").await.unwrap().unwrap();
+        let scope = Scope { level: Level::Town, place: Place { town_id: Some(town.id), ..Place::default() } };
+        let filter = HouseholdFilter { town_id: Some(town.id), ..HouseholdFilter::default() };
+        let (hh, _) = list_households(store.db(), &filter, &[scope], 0, 2).await.unwrap();
+        let now = chrono::Utc::now();
+        let actor = Actor::system("cli-test");
+        let mut first_seq = None;
+        for (i, request) in [
+            Request::Award { household: hh[0].id, points: 30 },
+            Request::Award { household: hh[1].id, points: 5 },
+            Request::Redemption { household: hh[0].id, store: uuid::Uuid::now_v7(), points: 12 },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let meta = PostingMeta {
+                id: uuid::Uuid::now_v7(),
+                town_id: town.id,
+                at: now,
+                idempotency_key: format!("cli-test-{i}"),
+                reference: format!("cli-test:{i}"),
+            };
+            let posted = points::post_one(&store, now, &actor, meta, request).await.unwrap();
+            first_seq.get_or_insert(posted.posting.seq);
+        }
+        store.db().close_by_ref().await.unwrap();
+        first_seq.unwrap()
+    })
+}
+
+/// Runs raw SQL against the demo database (as someone with the file and a SQLite shell would).
+fn tamper(data_dir: &Path, sql: &str) {
+    use wuwei_store::{Conn, Store, StoreOptions};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}", data_dir.join("wuwei.db").display());
+        let store = Store::connect(&url, &StoreOptions::default()).await.unwrap();
+        store.db().execute_unprepared(sql).await.unwrap();
+        store.db().close_by_ref().await.unwrap();
+    });
+}
+
+#[test]
+fn points_verify_passes_then_names_the_first_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(wuwei(&["demo", "--no-serve"], dir.path()).status.success());
+    let fresh = wuwei(&["points", "verify"], dir.path());
+    let out = String::from_utf8_lossy(&fresh.stdout);
+    assert_eq!(fresh.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&fresh.stderr));
+    assert!(out.contains("points ledger intact"), "{out}");
+
+    let seq = post_some_points(dir.path());
+    let ok = wuwei(&["points", "verify", "--town", "DW"], dir.path());
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("intact: 1 town,") && out.contains("points in circulation"), "{out}");
+
+    // The running balance is an ordinary row: a balance nudged by hand no longer equals its entries.
+    tamper(dir.path(), "UPDATE points_balance SET balance = balance + 7 WHERE account_kind = 'household'");
+    let bad = wuwei(&["points", "verify"], dir.path());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(out.contains("BROKEN") && out.contains("claimed balance") && out.contains("丁坞镇"), "{out}");
+    tamper(dir.path(), "UPDATE points_balance SET balance = balance - 7 WHERE account_kind = 'household'");
+    assert_eq!(wuwei(&["points", "verify"], dir.path()).status.code(), Some(0));
+
+    // Entries are append-only; with the trigger dropped, an edited entry breaks its posting.
+    tamper(dir.path(), "DROP TRIGGER points_entry_no_update");
+    tamper(dir.path(), &format!("UPDATE points_entry SET points = points + 1 WHERE seq = {seq} AND line = 1"));
+    let bad = wuwei(&["points", "verify"], dir.path());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(out.contains("BROKEN") && out.contains(&format!("posting {seq}:")), "{out}");
+
+    // Not a violation but a failure to check: exit 2.
+    let unknown = wuwei(&["points", "verify", "--town", "NOPE"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no town"));
 }
 
 #[test]

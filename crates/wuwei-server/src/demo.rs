@@ -48,17 +48,22 @@ pub struct DemoOptions {
     /// Days of past cases before `now` (0: none). `wuwei demo` loads [`HISTORY_DAYS`]; most
     /// tests load none, so that they see only the cases they make.
     pub history_days: u32,
+    /// A year of points activity (awards, objections, redemptions at the village stores)
+    /// through the real award path. `wuwei demo` loads it; tests that need it say so.
+    pub points_history: bool,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { history_days: HISTORY_DAYS }
+        DemoOptions { history_days: HISTORY_DAYS, points_history: true }
     }
 }
 
 impl DemoOptions {
-    /// The town, its people and its catalogue, without past cases.
-    pub const TOWN_ONLY: DemoOptions = DemoOptions { history_days: 0 };
+    /// The town, its people and its catalogue, without past cases or points.
+    pub const TOWN_ONLY: DemoOptions = DemoOptions { history_days: 0, points_history: false };
+    /// The town with its past cases, without the points year (most case tests).
+    pub const WITH_CASES: DemoOptions = DemoOptions { history_days: HISTORY_DAYS, points_history: false };
 }
 
 /// Load the demo town (with [`HISTORY_DAYS`] of past cases) unless it is there already.
@@ -103,8 +108,24 @@ pub async fn load_with(store: &Store, now: DateTime<Utc>, options: DemoOptions) 
     let (households, household_ids) = insert_households(&mut tx, now, &demo, &ids, town_id).await?;
     let accounts = insert_accounts(&mut tx, now, &demo, &ids, city.id, town_id, &hash).await?;
     seed_case_catalog(&mut tx, &actor, now, &demo, &ids, town_id).await?;
+    // Every admin village has its points store (积分超市), demo or not.
+    wuwei_store::points_shop::ensure_stores(&mut tx, town_id, now).await?;
     let cases = if options.history_days > 0 {
         load_history(&mut tx, &actor, now, &demo, &ids, &household_ids, town_id, options.history_days).await?
+    } else {
+        0
+    };
+    let redemptions = if options.points_history {
+        let villages: Vec<Uuid> = demo.admin_villages.iter().filter_map(|av| ids.get(&av.key).map(|v| v.1)).collect();
+        let residents: HashMap<Uuid, String> = demo
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                let (role, code) = a.roles.first()?;
+                (*role == "resident").then(|| household_ids.get(code).map(|id| (*id, a.username.clone())))?
+            })
+            .collect();
+        crate::demo_points::load(&mut tx, now, town_id, &villages, &residents).await?
     } else {
         0
     };
@@ -120,6 +141,7 @@ pub async fn load_with(store: &Store, now: DateTime<Utc>, options: DemoOptions) 
             "seed": wuwei_demo::DEMO_SEED,
             "households": households,
             "accounts": accounts,
+            "redemptions": redemptions,
         })),
     });
     tx.commit(now).await?;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod caseflow;
 pub mod demo;
+mod demo_points;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -91,6 +92,8 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(cases::units))
         .routes(routes!(figures::case_figures))
         .routes(routes!(figures::case_figures_xlsx))
+        .routes(routes!(routes::points_figures::points_figures))
+        .routes(routes!(routes::points_figures::points_figures_xlsx))
         .routes(routes!(routes::points_shop::list_stores))
         .routes(routes!(routes::points_shop::list_goods, routes::points_shop::create_goods))
         .routes(routes!(routes::points_shop::update_goods))

@@ -22,6 +22,7 @@ mod migration;
 pub mod notify;
 pub mod points;
 pub mod points_awards;
+pub mod points_figures;
 pub mod points_shop;
 pub mod regions;
 pub mod test_support;

@@ -378,12 +378,9 @@ async fn add_event(
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let seq = points_award_event::Entity::find()
-        .filter(points_award_event::Column::TownId.eq(award.town_id))
-        .filter(points_award_event::Column::AwardId.eq(award.id))
-        .count(tx.db())
-        .await? as i32
-        + 1;
+    // Every change of an award bumps its version and writes one event: the event's number is
+    // the version it made (1 for the proposal).
+    let seq = award.version;
     points_award_event::Entity::insert(points_award_event::ActiveModel {
         town_id: Set(award.town_id),
         award_id: Set(award.id),
@@ -434,7 +431,9 @@ pub async fn propose(
     let batch_id = Uuid::now_v7();
     let source =
         if new.households.len() > 1 && new.source == AwardSource::Manual { AwardSource::Bulk } else { new.source };
-    let mut out = Vec::with_capacity(new.households.len());
+    // Every household is checked before anything is written: all or nothing, also for a caller
+    // that carries on in the same transaction after a refusal.
+    let mut checked = Vec::with_capacity(new.households.len());
     for (index, p) in new.households.iter().enumerate() {
         let role = p.roles.iter().copied().find(|r| item.proposers.contains(r)).or_else(|| p.roles.first().copied());
         let Some(role) = role else {
@@ -453,6 +452,10 @@ pub async fn propose(
         let used = usage(tx.db(), new.town_id, p.household.id, &item, now, None).await?;
         let points =
             award::check_proposal(&item, &proposal, used).map_err(|refusal| AwardError::Proposal { index, refusal })?;
+        checked.push((p, points));
+    }
+    let mut out = Vec::with_capacity(new.households.len());
+    for (p, points) in checked {
         let id = Uuid::now_v7();
         let number = ledger_store::next_number(tx, new.town_id, "JF", now).await?;
         let row = points_award::ActiveModel {

@@ -185,14 +185,14 @@ pub struct CaseFigures {
     pub percentile_bucket_ratio: f64,
 }
 
-fn bad_query(field: &'static str, rule: Rule) -> ApiError {
+pub(crate) fn bad_query(field: &'static str, rule: Rule) -> ApiError {
     let mut e = ApiError::field(field, rule);
     e.status = StatusCode::BAD_REQUEST;
     e.code = "invalid_query";
     e
 }
 
-fn parse_day(field: &'static str, v: &str) -> ApiResult<NaiveDate> {
+pub(crate) fn parse_day(field: &'static str, v: &str) -> ApiResult<NaiveDate> {
     let d = NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
         .map_err(|_| bad_query(field, Rule::Format { expected: "YYYY-MM-DD" }))?;
     if !(2000..=2200).contains(&d.year()) {

@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod open311;
 pub mod ops;
 pub mod points;
+pub mod points_figures;
 pub mod points_shop;
 pub mod regions;
 pub mod tokens;

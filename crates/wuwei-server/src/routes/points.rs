@@ -773,7 +773,7 @@ fn rulebook_workbook(items: &[RuleItem]) -> Result<Vec<u8>, rust_xlsxwriter::Xls
     wb.save_to_buffer()
 }
 
-fn xlsx_response(bytes: Vec<u8>, ascii_name: &str, name: &str) -> ApiResult<Response> {
+pub(crate) fn xlsx_response(bytes: Vec<u8>, ascii_name: &str, name: &str) -> ApiResult<Response> {
     let disposition = format!(
         "attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{}",
         crate::routes::figures::encode_rfc5987(name)

@@ -83,9 +83,18 @@ impl TestApp {
     /// A server with the demo town and its months of past cases, as `wuwei demo` loads it.
     pub async fn demo_with_history() -> TestApp {
         let app = Self::spawn().await;
-        let report = wuwei_server::demo::load(app.state.store(), app.clock.now()).await.unwrap();
+        let report =
+            wuwei_server::demo::load_with(app.state.store(), app.clock.now(), DemoOptions::WITH_CASES).await.unwrap();
         assert!(report.loaded);
         assert!(report.cases > 1000, "{} past cases", report.cases);
+        app
+    }
+
+    /// A server with the demo town, its past cases and its year of points, as `wuwei demo`.
+    pub async fn demo_with_points() -> TestApp {
+        let app = Self::spawn().await;
+        let report = wuwei_server::demo::load(app.state.store(), app.clock.now()).await.unwrap();
+        assert!(report.loaded);
         app
     }
 

@@ -412,3 +412,52 @@ async fn the_rulebook_round_trips_through_xlsx_and_refuses_bad_rows() {
     assert_eq!(s["allow_negative"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_year_of_points_is_in_the_figures() {
+    let app = TestApp::demo_with_points().await;
+    let leader = app.login("leader").await;
+    let (status, f) = app.get(&leader, "/api/v1/figures/points").await;
+    assert_eq!(status, StatusCode::OK, "{f}");
+    // The article's "more than ¥12,000" of goods redeemed, computed from the redemptions.
+    assert!(f["value_fen_total"].as_i64().unwrap() > 1_200_000, "{}", f["value_fen_total"]);
+    assert!(f["redeemed_total"].as_i64().unwrap() > 0);
+    assert_eq!(f["by_category"].as_array().unwrap().len(), 8);
+    assert_eq!(f["by_month"].as_array().unwrap().len(), 13, "a year spans 13 calendar months");
+    let villages = f["by_village"].as_array().unwrap();
+    assert_eq!(villages.len(), 8);
+    assert!(villages.iter().all(|v| v["redeemed"].as_i64().unwrap() > 0), "every store redeemed: {villages:?}");
+    let issued: i64 = f["by_category"].as_array().unwrap().iter().map(|c| c["issued"].as_i64().unwrap()).sum();
+    assert_eq!(issued, f["issued_total"].as_i64().unwrap());
+    let by_month: i64 = f["by_month"].as_array().unwrap().iter().map(|m| m["value_fen"].as_i64().unwrap()).sum();
+    assert_eq!(by_month, f["value_fen_total"].as_i64().unwrap());
+    assert_eq!(f["red_list"].as_array().unwrap().len(), 8);
+    assert_eq!(f["red_list"][0]["households"][0]["rank"], 1);
+    assert!(f["inactive"]["count"].as_u64().unwrap() < 3063);
+
+    // The ledger agrees: points issued minus redeemed minus deducted are in households' hands.
+    let v = wuwei_store::points::verify_snapshot(app.state.store(), None).await.unwrap();
+    assert!(v.first_problem.is_none(), "{:?}", v.first_problem);
+    assert!(v.postings > 1000);
+    // A village cadre sees only their village; a grid worker's figures are their village's too.
+    let vc = app.login("vc1").await;
+    let (status, mine) = app.get(&vc, "/api/v1/figures/points").await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["by_village"].as_array().unwrap().len(), 1);
+    let (status, body) = app
+        .get(&vc, &format!("/api/v1/figures/points?village_id={}", villages[7]["village"]["id"].as_str().unwrap()))
+        .await;
+    if villages[7]["village"]["id"] != mine["by_village"][0]["village"]["id"] {
+        assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (status, body) = app.get(&leader, "/api/v1/figures/points?from=2026-13-01").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+    // The workbook.
+    let resp = app.http.get(app.url("/api/v1/figures/points.xlsx")).bearer_auth(&leader.token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    use calamine::Reader;
+    let wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    assert!(wb.sheet_names().len() >= 7);
+    app.stop().await;
+}

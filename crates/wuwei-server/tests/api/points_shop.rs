@@ -768,14 +768,3 @@ async fn concurrent_redemptions_never_oversell_or_overspend() {
     verify_ok(&app, town).await;
     app.stop().await;
 }
-
-#[tokio::test]
-async fn zz_scratch_household_points() {
-    let Counter { app, town, households, .. } = counter(1).await;
-    let h = id(&households[0]);
-    give(&app, town, &h, 100).await;
-    let row = wuwei_store::households::household(app.state.store().db(), h.parse().unwrap()).await.unwrap().unwrap();
-    let r = wuwei_store::points_awards::household_points(app.state.store().db(), &row).await;
-    println!("SCRATCH {r:?}");
-    app.stop().await;
-}
