@@ -311,6 +311,26 @@ pub async fn post_awards(state: &AppState) -> ApiResult<PostingReport> {
     Ok(report)
 }
 
+/// When a China year has ended, expire points in the towns whose rule says so (one town, one
+/// transaction; idempotent, so a second server or a retry does nothing twice).
+pub async fn expire_points(state: &AppState) -> ApiResult<u64> {
+    let now = state.now();
+    let actor = wuwei_store::Actor::system("points-expiry");
+    let mut made = 0;
+    for due in wuwei_store::points_awards::expiry_due(state.store().db(), now).await? {
+        let mut tx = state.store().begin().await?;
+        match wuwei_store::points_awards::expire_year(&mut tx, &actor, due, now).await {
+            Ok(n) => {
+                tx.commit(now).await?;
+                tracing::info!(town = %due.town_id, year = due.year, postings = n, "points expired");
+                made += n;
+            }
+            Err(e) => tracing::warn!(town = %due.town_id, error = %e, "expiring points failed; will retry"),
+        }
+    }
+    Ok(made)
+}
+
 /// Runs the periodic jobs until the task is dropped (at shutdown). A failing pass is logged
 /// and retried at the next tick.
 pub async fn run_periodic(state: AppState) {
@@ -327,6 +347,9 @@ pub async fn run_periodic(state: AppState) {
         }
         if let Err(e) = post_awards(&state).await {
             tracing::warn!(error = ?e, "points posting pass failed");
+        }
+        if let Err(e) = expire_points(&state).await {
+            tracing::warn!(error = ?e, "points expiry pass failed");
         }
         if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
             last_housekeeping = tokio::time::Instant::now();

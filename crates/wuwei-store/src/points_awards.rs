@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
@@ -29,7 +29,7 @@ use wuwei_domain::points::award::{
     ProposalRefusal, Refusal,
 };
 use wuwei_domain::points::cap::{self, Usage};
-use wuwei_domain::points::ledger::{PostingMeta, Request};
+use wuwei_domain::points::ledger::{self as ledger_rules, ExpiryRule, PostingMeta, Request};
 use wuwei_domain::points::rulebook::{self, Cap, Category, Evidence, Period, RuleItem, RuleProblem, Rulebook};
 
 use crate::entity::{household, points_award, points_award_event, points_objection, points_rule_item, points_settings};
@@ -84,14 +84,16 @@ pub struct Settings {
     /// Deductions may take a balance below zero (kept with the ledger's head, see
     /// `points::allow_negative`).
     pub allow_negative: bool,
+    /// What happens to points when the year turns (default: nothing).
+    pub expiry_rule: ExpiryRule,
 }
 
 pub async fn settings(db: &impl ConnectionTrait, town_id: Uuid) -> Result<Settings> {
-    let notice_days = points_settings::Entity::find_by_id(town_id)
-        .one(db)
-        .await?
-        .map_or(DEFAULT_NOTICE_DAYS, |s| u32::try_from(s.notice_days).unwrap_or(DEFAULT_NOTICE_DAYS));
-    Ok(Settings { notice_days, allow_negative: ledger_store::allow_negative(db, town_id).await? })
+    let row = points_settings::Entity::find_by_id(town_id).one(db).await?;
+    let notice_days =
+        row.as_ref().map_or(DEFAULT_NOTICE_DAYS, |s| u32::try_from(s.notice_days).unwrap_or(DEFAULT_NOTICE_DAYS));
+    let expiry_rule = row.as_ref().and_then(|s| ExpiryRule::parse(&s.expiry_rule)).unwrap_or(ExpiryRule::Never);
+    Ok(Settings { notice_days, allow_negative: ledger_store::allow_negative(db, town_id).await?, expiry_rule })
 }
 
 /// Give the town its own copy of the default rulebook if it has none yet (before its first
@@ -103,6 +105,9 @@ async fn materialize(tx: &Tx, town_id: Uuid, now: DateTime<Utc>, with_default_it
     points_settings::Entity::insert(points_settings::ActiveModel {
         town_id: Set(town_id),
         notice_days: Set(DEFAULT_NOTICE_DAYS as i32),
+        expiry_rule: Set(ExpiryRule::Never.as_str().to_string()),
+        // Expiry starts with the year the town starts keeping points in: nothing before it.
+        expired_year: Set(cap::china_date(now).year() - 1),
         updated_at: Set(micros(now)),
     })
     .exec(tx.db())
@@ -193,10 +198,19 @@ pub async fn set_settings(
     materialize(tx, town_id, now, true).await?;
     points_settings::Entity::update_many()
         .col_expr(points_settings::Column::NoticeDays, Expr::value(to.notice_days as i32))
+        .col_expr(points_settings::Column::ExpiryRule, Expr::value(to.expiry_rule.as_str()))
         .col_expr(points_settings::Column::UpdatedAt, Expr::value(micros(now)))
         .filter(points_settings::Column::TownId.eq(town_id))
         .exec(tx.db())
         .await?;
+    if before.expiry_rule != to.expiry_rule {
+        // A new rule applies from the year now running on: earlier years are not expired late.
+        points_settings::Entity::update_many()
+            .col_expr(points_settings::Column::ExpiredYear, Expr::value(cap::china_date(now).year() - 1))
+            .filter(points_settings::Column::TownId.eq(town_id))
+            .exec(tx.db())
+            .await?;
+    }
     ledger_store::set_allow_negative(tx, actor, town_id, to.allow_negative, now).await?;
     tx.audit(AuditDraft {
         actor: actor.clone(),
@@ -204,8 +218,10 @@ pub async fn set_settings(
         entity_type: "points_settings".into(),
         entity_id: town_id.to_string(),
         town_id: Some(town_id),
-        before: Some(json!({"notice_days": before.notice_days, "allow_negative": before.allow_negative})),
-        after: Some(json!({"notice_days": to.notice_days, "allow_negative": to.allow_negative})),
+        before: Some(json!({"notice_days": before.notice_days, "allow_negative": before.allow_negative,
+                            "expiry_rule": before.expiry_rule.as_str()})),
+        after: Some(json!({"notice_days": to.notice_days, "allow_negative": to.allow_negative,
+                           "expiry_rule": to.expiry_rule.as_str()})),
     });
     Ok(to)
 }
@@ -1133,4 +1149,108 @@ pub async fn evidence_of(db: &impl ConnectionTrait, town_id: Uuid, ids: &[Uuid])
         .filter(points_evidence::Column::Id.is_in(ids.to_vec()))
         .all(db)
         .await?)
+}
+
+// ---- yearly expiry ----
+
+/// A town whose points expire, and the China year whose end is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryDue {
+    pub town_id: Uuid,
+    pub rule: ExpiryRule,
+    /// The year that ended and has not been expired yet.
+    pub year: i32,
+}
+
+/// Towns with an expiry rule whose last ended year has not been processed.
+pub async fn expiry_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<ExpiryDue>> {
+    let ended = cap::china_date(now).year() - 1;
+    Ok(points_settings::Entity::find()
+        .filter(points_settings::Column::ExpiryRule.ne(ExpiryRule::Never.as_str()))
+        .filter(points_settings::Column::ExpiredYear.lt(ended))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            Some(ExpiryDue { town_id: s.town_id, rule: ExpiryRule::parse(&s.expiry_rule)?, year: s.expired_year + 1 })
+        })
+        .collect())
+}
+
+/// Expire the points of one ended year in a town, as postings (never by editing): each
+/// household with a positive balance gives back what the rule says. Idempotent per household
+/// and year (the key `expiry:<year>:<household>`), and the year is marked done in the same
+/// transaction. Returns the postings made.
+pub async fn expire_year(tx: &mut Tx, actor: &Actor, due: ExpiryDue, now: DateTime<Utc>) -> Result<u64, AwardError> {
+    let now = micros(now);
+    let backend = tx.db().get_database_backend();
+    let start = cap::china_midnight(chrono::NaiveDate::from_ymd_opt(due.year, 1, 1).unwrap_or(chrono::NaiveDate::MIN));
+    let end = ledger_rules::year_end_after(start);
+    // Balances now, and what each household was credited during the ended year.
+    let balances = tx
+        .db()
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                "SELECT account_id AS id, balance FROM points_balance \
+                 WHERE town_id = ? AND account_kind = 'household' AND balance > 0 ORDER BY account_id",
+            ),
+            [due.town_id.into()],
+        ))
+        .await?;
+    let earned_rows = tx
+        .db()
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                "SELECT e.account_id AS id, CAST(SUM(e.points) AS BIGINT) AS earned FROM points_entry e \
+                 JOIN points_posting p ON p.town_id = e.town_id AND p.id = e.posting_id \
+                 WHERE e.town_id = ? AND e.account_kind = 'household' AND e.points > 0 AND p.at >= ? AND p.at < ? \
+                 GROUP BY e.account_id",
+            ),
+            [due.town_id.into(), start.into(), end.into()],
+        ))
+        .await?;
+    let mut earned: HashMap<Uuid, Points> = HashMap::new();
+    for r in earned_rows {
+        earned.insert(r.try_get("", "id")?, r.try_get("", "earned")?);
+    }
+    let mut made = 0;
+    for r in balances {
+        let household: Uuid = r.try_get("", "id")?;
+        let balance: i64 = r.try_get("", "balance")?;
+        let amount = ledger_rules::expiry_amount(due.rule, balance, earned.get(&household).copied().unwrap_or(0));
+        if amount <= 0 {
+            continue;
+        }
+        let meta = PostingMeta {
+            id: Uuid::now_v7(),
+            town_id: due.town_id,
+            at: now,
+            idempotency_key: format!("expiry:{}:{household}", due.year),
+            reference: format!("expiry:{}:{}", due.year, due.rule.as_str()),
+        };
+        let posted = ledger_store::post(tx, actor, meta, Request::Expiry { household, points: amount }).await?;
+        if !posted.replayed {
+            made += 1;
+        }
+    }
+    points_settings::Entity::update_many()
+        .col_expr(points_settings::Column::ExpiredYear, Expr::value(due.year))
+        .col_expr(points_settings::Column::UpdatedAt, Expr::value(now))
+        .filter(points_settings::Column::TownId.eq(due.town_id))
+        .exec(tx.db())
+        .await?;
+    tx.audit(AuditDraft {
+        actor: actor.clone(),
+        action: "points.expire_year".into(),
+        entity_type: "points_settings".into(),
+        entity_id: due.town_id.to_string(),
+        town_id: Some(due.town_id),
+        before: None,
+        after: Some(json!({"year": due.year, "rule": due.rule.as_str(), "postings": made})),
+    });
+    Ok(made)
 }

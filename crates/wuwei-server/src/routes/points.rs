@@ -23,7 +23,7 @@ use wuwei_domain::points::award::{
     AwardAction, AwardCapacity, AwardSource, AwardState, MAX_NOTICE_DAYS, MAX_QUANTITY, MIN_NOTICE_DAYS,
     ProposalRefusal, Refusal,
 };
-use wuwei_domain::points::ledger::LedgerError;
+use wuwei_domain::points::ledger::{ExpiryRule, LedgerError};
 use wuwei_domain::points::rulebook::{Cap, Category, Evidence, Period, RuleItem, RuleProblem, Rulebook};
 use wuwei_domain::validate::{FieldIssue, Issues, PageRequest, Rule};
 use wuwei_store::households::{self, HouseholdRow};
@@ -100,6 +100,10 @@ pub struct SettingsDto {
     pub notice_days: u32,
     /// Whether deductions may take a balance below zero.
     pub allow_negative: bool,
+    /// When the year turns (China time): `never` (default), `reset_yearly` (every balance back
+    /// to zero) or `keep_one_year` (points expire at the end of the year after they were earned).
+    #[serde(default)]
+    pub expiry_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -598,7 +602,16 @@ pub async fn get_settings(
 ) -> ApiResult<Json<SettingsDto>> {
     let town_id = town_of(&state, &auth, p.town_id).await?;
     let s = store::settings(state.store().db(), town_id).await?;
-    Ok(Json(SettingsDto { town_id: Some(town_id), notice_days: s.notice_days, allow_negative: s.allow_negative }))
+    Ok(Json(settings_dto(town_id, s)))
+}
+
+fn settings_dto(town_id: Uuid, s: Settings) -> SettingsDto {
+    SettingsDto {
+        town_id: Some(town_id),
+        notice_days: s.notice_days,
+        allow_negative: s.allow_negative,
+        expiry_rule: Some(s.expiry_rule.as_str().to_string()),
+    }
 }
 
 /// Change the notice length and the rule for negative balances (town admin). Points already
@@ -622,18 +635,27 @@ pub async fn put_settings(
             Rule::OutOfRange { min: i64::from(MIN_NOTICE_DAYS), max: i64::from(MAX_NOTICE_DAYS) },
         ));
     }
+    let expiry_rule = match body.expiry_rule.as_deref() {
+        None => store::settings(state.store().db(), town_id).await?.expiry_rule,
+        Some(r) => ExpiryRule::parse(r).ok_or_else(|| {
+            ApiError::field(
+                "expiry_rule",
+                Rule::OneOf { allowed: ExpiryRule::ALL.iter().map(|r| r.as_str().to_string()).collect() },
+            )
+        })?,
+    };
     let now = state.now();
     let mut tx = state.store().begin().await?;
     let s = store::set_settings(
         &mut tx,
         &auth.actor(),
         town_id,
-        Settings { notice_days: body.notice_days, allow_negative: body.allow_negative },
+        Settings { notice_days: body.notice_days, allow_negative: body.allow_negative, expiry_rule },
         now,
     )
     .await?;
     tx.commit(now).await?;
-    Ok(Json(SettingsDto { town_id: Some(town_id), notice_days: s.notice_days, allow_negative: s.allow_negative }))
+    Ok(Json(settings_dto(town_id, s)))
 }
 
 /// The town's rulebook (积分评定细则): the default until the town changes it.

@@ -461,3 +461,57 @@ async fn the_demo_year_of_points_is_in_the_figures() {
     assert!(wb.sheet_names().len() >= 7);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn points_reset_when_the_year_turns_if_the_town_says_so() {
+    let app = TestApp::demo().await;
+    let admin = app.login("townadmin").await;
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::PUT,
+            "/api/v1/points/settings",
+            Some(json!({"notice_days": 7, "allow_negative": false, "expiry_rule": "yearly"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(fields(&body), ["expiry_rule"]);
+    let (status, s) = app
+        .call(
+            &admin,
+            Method::PUT,
+            "/api/v1/points/settings",
+            Some(json!({"notice_days": 7, "allow_negative": false, "expiry_rule": "reset_yearly"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["expiry_rule"], "reset_yearly");
+
+    let res = app.login("res1").await;
+    let (home, village) = resident_home(&app, &res).await;
+    let vc = cadre_of(&app, &home).await;
+    let target = neighbour(&app, &vc, &village, &home).await;
+    let (_, created) = propose(&app, &vc, &[&target], "filial_care_elders").await;
+    let id = created["awards"][0]["id"].as_str().unwrap().to_string();
+    let (status, _) = act(&app, &vc, &id, json!({"action": "approve"})).await;
+    assert_eq!(status, StatusCode::OK);
+    app.clock.advance(Duration::days(8));
+    assert_eq!(post_due(&app).await, (1, 0));
+    // Nothing expires within the year.
+    assert_eq!(wuwei_server::jobs::expire_points(&app.state).await.unwrap(), 0);
+    let vc = app.login(vc.user["username"].as_str().unwrap()).await;
+    assert_eq!(balance(&app, &vc, &target).await, 5);
+
+    // The year turns (China time): every balance goes back to zero, by postings, once.
+    app.clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 31, 16, 5, 0).unwrap());
+    assert_eq!(wuwei_server::jobs::expire_points(&app.state).await.unwrap(), 1);
+    assert_eq!(wuwei_server::jobs::expire_points(&app.state).await.unwrap(), 0, "once a year");
+    let vc = app.login(vc.user["username"].as_str().unwrap()).await;
+    assert_eq!(balance(&app, &vc, &target).await, 0);
+    let (_, h) = app.get(&vc, &format!("/api/v1/points/households/{target}/history")).await;
+    assert_eq!(h["items"][0]["kind"], "expiry");
+    assert_eq!(h["items"][0]["change"], -5);
+    assert_eq!(h["items"][1]["kind"], "award");
+    verify_ledger(&app).await;
+    app.stop().await;
+}

@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub town_id: Uuid,
     pub notice_days: i32,
+    pub expiry_rule: String,
+    pub expired_year: i32,
     pub updated_at: DateTimeUtc,
 }
 

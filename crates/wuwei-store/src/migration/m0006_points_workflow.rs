@@ -24,6 +24,10 @@ impl MigrationTrait for Migration {
                 .table("points_settings")
                 .col(uuid("town_id").primary_key())
                 .col(integer("notice_days"))
+                // never | reset_yearly | keep_one_year (see `points::ledger::ExpiryRule`)
+                .col(string_len("expiry_rule", 16).default("never"))
+                // The last China year whose points were expired under the rule (0: none yet).
+                .col(integer("expired_year").default(0))
                 .col(ts("updated_at"))
                 .take(),
         )

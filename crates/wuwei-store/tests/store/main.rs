@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod points;
+mod points_workflow;
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
