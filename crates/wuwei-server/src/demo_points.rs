@@ -26,18 +26,19 @@ pub const POINTS_DAYS: i64 = 365;
 
 /// The goods every village store stocks: (name, points, value in fen).
 const GOODS: &[(&str, i64, i64)] = &[
-    ("大米 5kg", 30, 2_990),
-    ("花生油 1.8L", 28, 2_680),
-    ("洗衣粉 1kg", 9, 890),
-    ("香皂 3 块装", 6, 590),
-    ("毛巾", 5, 490),
-    ("牙膏", 5, 450),
-    ("酱油 500ml", 4, 380),
-    ("食盐 400g", 2, 200),
-    ("鸡蛋 30 枚", 18, 1_690),
-    ("暖水瓶", 22, 2_200),
-    ("挂面 1kg", 6, 590),
-    ("雨伞", 15, 1_500),
+    // A point buys about two yuan of goods, as in many Shandong villages' 积分超市.
+    ("大米 5kg", 15, 2_990),
+    ("花生油 1.8L", 14, 2_680),
+    ("洗衣粉 1kg", 5, 890),
+    ("香皂 3 块装", 3, 590),
+    ("毛巾", 3, 490),
+    ("牙膏", 2, 450),
+    ("酱油 500ml", 2, 380),
+    ("食盐 400g", 1, 200),
+    ("鸡蛋 30 枚", 9, 1_690),
+    ("暖水瓶", 11, 2_200),
+    ("挂面 1kg", 3, 590),
+    ("雨伞", 8, 1_500),
 ];
 
 /// Items proposed in ordinary weeks, with weights (deductions are rare). Caring for elders and
@@ -204,8 +205,8 @@ pub async fn load(
                 schedule_review(&mut rng, &mut plan, key, proposed_at, now, v.objector.is_some());
                 key += 1;
             }
-            // A village meeting with voluntary labour once a month: many households at once.
-            if day % 30 == (vi as i64 * 3) % 30 {
+            // A village meeting with voluntary labour each quarter: many households at once.
+            if day % 91 == (vi as i64 * 11) % 91 {
                 let n = 12 + rng.below(18) as usize;
                 let mut hh: Vec<Uuid> = Vec::new();
                 for _ in 0..n {
@@ -228,7 +229,7 @@ pub async fn load(
             let quarterly = day % 91 == 20 + vi as i64;
             let yearly = day == 40 + vi as i64;
             if quarterly || yearly {
-                let (item, share) = if yearly { ("law_no_violations", 0.2) } else { ("filial_care_elders", 0.25) };
+                let (item, share) = if yearly { ("law_no_violations", 0.15) } else { ("filial_care_elders", 0.08) };
                 let mut hh: Vec<Uuid> =
                     v.households.iter().filter(|_| rng.chance(share)).map(|h| h.id).take(MAX_BULK).collect();
                 hh.sort();
@@ -239,7 +240,7 @@ pub async fn load(
             }
             // Store visits: a few a week, more before the Spring Festival (late January).
             let festival = (95..125).contains(&((day + 365 - 300) % 365));
-            if rng.chance(if festival { 1.0 } else { 0.65 }) {
+            if rng.chance(if festival { 0.9 } else { 0.5 }) {
                 plan.push((
                     t + Duration::hours(3) + Duration::minutes(rng.below(120) as i64),
                     Step::Redeem { village: vi },
@@ -384,7 +385,7 @@ async fn redeem_once(
             best = Some((h, balance));
         }
     }
-    if let Some((h, balance)) = best.filter(|(_, b)| *b >= 5) {
+    if let Some((h, balance)) = best.filter(|(_, b)| *b >= 3) {
         let mut budget = balance;
         let mut lines = Vec::new();
         let mut on_shelf = Vec::with_capacity(v.goods.len());
