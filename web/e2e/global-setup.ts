@@ -76,7 +76,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const log = createWriteStream(logPath)
   const child = spawn(bin, ['demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+    // WUWEI_TEST_CLOCK: POST /api/v1/test/clock moves the server's clock (the points notice period).
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', WUWEI_TEST_CLOCK: 'true' },
   })
   child.stdout?.pipe(log)
   child.stderr?.pipe(log)

@@ -94,6 +94,56 @@ const routes: RouteRecordRaw[] = [
         component: () => import('@/views/categories/CategoriesView.vue'),
         meta: { title: 'menu.categories', permission: menuPermission('/categories') },
       },
+      // Points (积分制): the review queue, the public notice, the rulebook, the stores and their
+      // counters, catalogues and receipts, and the figures. The server decides each row's scope.
+      {
+        path: 'points/awards',
+        name: 'points-awards',
+        component: () => import('@/views/points/AwardsView.vue'),
+        meta: { title: 'points.menu.awards', permission: 'points.read' },
+      },
+      {
+        path: 'points/notice',
+        name: 'points-notice',
+        component: () => import('@/views/points/NoticeView.vue'),
+        meta: { title: 'points.menu.notice', permission: menuPermission('/points/notice') },
+      },
+      {
+        path: 'points/rulebook',
+        name: 'points-rulebook',
+        component: () => import('@/views/points/RulebookView.vue'),
+        meta: { title: 'points.menu.rulebook', permission: 'points.read' },
+      },
+      {
+        path: 'points/stores',
+        name: 'points-stores',
+        component: () => import('@/views/points/StoresView.vue'),
+        meta: { title: 'points.menu.stores' },
+      },
+      {
+        path: 'points/stores/:id/counter',
+        name: 'points-counter',
+        component: () => import('@/views/points/CounterView.vue'),
+        meta: { title: 'points.title.counter', permission: 'points.sell' },
+      },
+      {
+        path: 'points/stores/:id/goods',
+        name: 'points-goods',
+        component: () => import('@/views/points/GoodsView.vue'),
+        meta: { title: 'points.title.goods' },
+      },
+      {
+        path: 'points/redemptions/:id/receipt',
+        name: 'points-receipt',
+        component: () => import('@/views/points/ReceiptView.vue'),
+        meta: { title: 'points.title.receipt' },
+      },
+      {
+        path: 'points/figures',
+        name: 'points-figures',
+        component: () => import('@/views/points/PointsFiguresView.vue'),
+        meta: { title: 'points.menu.figures', permission: menuPermission('/points/figures') },
+      },
       {
         path: 'inbox',
         name: 'inbox',
@@ -130,6 +180,14 @@ const routes: RouteRecordRaw[] = [
       { path: 'tasks', name: 'm-tasks', component: () => import('@/views/mobile/MobileTasks.vue'), meta: { title: 'mcases.tasksTitle' } },
       { path: 'cases', name: 'm-cases', component: () => import('@/views/mobile/MobileMyCases.vue'), meta: { title: 'mcases.mineTitle' } },
       { path: 'cases/:id', name: 'm-case', component: () => import('@/views/mobile/MobileCase.vue'), meta: { title: 'mcases.caseTitle' } },
+      { path: 'points', name: 'm-points', component: () => import('@/views/mobile/points/MobilePoints.vue'), meta: { title: 'points.title.mine' } },
+      {
+        path: 'points/propose',
+        name: 'm-points-propose',
+        component: () => import('@/views/mobile/points/MobilePropose.vue'),
+        meta: { title: 'points.title.propose', permission: 'points.propose' },
+      },
+      { path: 'points/notice', name: 'm-points-notice', component: () => import('@/views/mobile/points/MobileNotice.vue'), meta: { title: 'points.title.notice' } },
       { path: 'inbox', name: 'm-inbox', component: () => import('@/views/mobile/MobileInbox.vue'), meta: { title: 'mcases.inboxTitle' } },
     ],
   },

@@ -1,1 +1,0 @@
-import"./ep-css-CTCCAEHF.js";import"./css-DC_6-PV6.js";

@@ -1,0 +1,1 @@
+import{R as e,lt as t}from"./vue-B0VgsaKx.js";import{at as n,ot as r}from"./vant-badge-CMihp-3G.js";function i(e,{args:t=[],done:i,canceled:a,error:o}){if(e){let s=e.apply(null,t);n(s)?s.then(e=>{e?i():a&&a()}).catch(o||r):s?i():a&&a()}else i()}var a=Symbol();function o(n){let r=e(a,null);r&&t(r,e=>{e&&n()})}export{o as n,i as r,a as t};

@@ -1,1 +1,0 @@
-import{R as e,lt as t}from"./vue-CbC0KS_H.js";import{at as n,it as r}from"./vant-badge-DDXDuLvj.js";function i(e,{args:t=[],done:i,canceled:a,error:o}){if(e){let s=e.apply(null,t);r(s)?s.then(e=>{e?i():a&&a()}).catch(o||n):s?i():a&&a()}else i()}var a=Symbol();function o(n){let r=e(a,null);r&&t(r,e=>{e&&n()})}export{o as n,i as r,a as t};

@@ -1,0 +1,1 @@
+import"./vant-badge-CMihp-3G.js";import"./vant-loading-BcCSTDaJ.js";

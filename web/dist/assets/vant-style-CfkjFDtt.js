@@ -1,1 +1,0 @@
-import"./vant-badge-DDXDuLvj.js";import"./vant-icon-DJ_WpU8Y.js";

@@ -1,1 +1,0 @@
-import"./vant-badge-DDXDuLvj.js";import"./vant-loading-BNbn1hjt.js";

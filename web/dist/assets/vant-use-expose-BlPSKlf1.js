@@ -1,1 +1,0 @@
-import{P as e}from"./vue-CbC0KS_H.js";import{$ as t}from"./vant-badge-DDXDuLvj.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};

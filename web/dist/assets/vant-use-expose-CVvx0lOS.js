@@ -1,0 +1,1 @@
+import{P as e}from"./vue-B0VgsaKx.js";import{et as t}from"./vant-badge-CMihp-3G.js";function n(n){let r=e();r&&t(r.proxy,n)}export{n as t};
