@@ -668,6 +668,59 @@ pub struct ActionRequest {
     pub comment: Option<String>,
 }
 
+/// The rulebook item a resident's confirmed report earns (举报线索经查属实) when the town's
+/// rulebook has it.
+pub const CONFIRMED_REPORT_ITEM: &str = "law_clue_report";
+
+/// A case a resident reported, closed as confirmed, earns their household points: an award
+/// proposed through the usual path (review, public notice), marked as coming from the case. No
+/// award when the item is not in the town's rulebook or its cap is reached; the close goes on.
+async fn propose_reporter_award(tx: &mut Tx, now: DateTime<Utc>, c: &CaseRow, reporter: Uuid) -> ApiResult<()> {
+    if c.source != "resident" {
+        return Ok(());
+    }
+    let household = accounts::user_bindings(tx.db(), reporter)
+        .await?
+        .into_iter()
+        .find(|b| b.role == Role::Resident.as_str() && b.level == "household")
+        .map(|b| b.scope_id);
+    let Some(h) = household else { return Ok(()) };
+    let Some(h) = wuwei_store::households::household(tx.db(), h).await? else { return Ok(()) };
+    if h.town_id != c.town_id {
+        return Ok(());
+    }
+    let new = wuwei_store::points_awards::NewAwards {
+        town_id: c.town_id,
+        households: vec![wuwei_store::points_awards::ProposedFor {
+            household: h,
+            // Proposed on the grid's behalf: the case was confirmed in the field.
+            roles: vec![Role::GridWorker],
+            own_household: false,
+        }],
+        item_code: CONFIRMED_REPORT_ITEM.to_string(),
+        quantity: 1,
+        note: format!("群众反映事件 {} 经核查办结", c.number),
+        attachment_ids: Vec::new(),
+        photos: 0,
+        documents: 0,
+        source: wuwei_domain::points::award::AwardSource::Case,
+        source_ref: Some(c.number.clone()),
+    };
+    let actor = wuwei_store::Actor::system("case-loop");
+    match wuwei_store::points_awards::propose(tx, &actor, new, now).await {
+        Ok(_) => Ok(()),
+        Err(wuwei_store::points_awards::AwardError::Store(e)) => Err(e.into()),
+        Err(wuwei_store::points_awards::AwardError::Points(wuwei_store::points::PointsError::Store(e))) => {
+            Err(e.into())
+        }
+        Err(refused) => {
+            // Checked before anything was written: nothing to undo.
+            tracing::debug!(case = %c.number, reason = %refused, "no points for the reporter");
+            Ok(())
+        }
+    }
+}
+
 fn workflow_error(e: WorkflowError) -> ApiError {
     match e {
         WorkflowError::NotInThisState { allowed, state, .. } => ApiError::conflict("action_not_allowed").with_detail(
@@ -810,6 +863,7 @@ pub async fn act(
             if let Some(r) = row.reporter_id {
                 let to = accounts::users_by_ids(tx.db(), &[r]).await?;
                 notify(state, &tx, now, &row, Notice::Closed, &to).await?;
+                propose_reporter_award(&mut tx, now, &row, r).await?;
             }
         }
         Action::Return => {

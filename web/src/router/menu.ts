@@ -14,12 +14,12 @@ export const DESK_MENU: readonly MenuItem[] = [
   { path: '/audit', title: 'menu.audit', icon: 'audit', permission: 'audit.read' },
   { path: '/categories', title: 'menu.categories', icon: 'categories', permission: 'catalog.write' },
   // Household points (积分制) and the village points stores (积分超市).
-  { path: '/points/awards', title: 'points.menu.awards', icon: 'audit', permission: 'points.review' },
-  { path: '/points/notice', title: 'points.menu.notice', icon: 'supervision', permission: 'points.read' },
-  { path: '/points/stores', title: 'points.menu.stores', icon: 'households', permission: 'points.sell' },
-  { path: '/points/rulebook', title: 'points.menu.rulebook', icon: 'categories', permission: 'points.manage' },
-  { path: '/points/figures', title: 'points.menu.figures', icon: 'figures', permission: 'points.read' },
-  { path: '/m/points/propose', title: 'points.menu.propose', icon: 'cases', permission: 'points.propose' },
+  { path: '/points/awards', title: 'points.menu.awards', icon: 'pointsReview', permission: 'points.review' },
+  { path: '/points/notice', title: 'points.menu.notice', icon: 'pointsNotice', permission: 'points.read' },
+  { path: '/points/stores', title: 'points.menu.stores', icon: 'pointsStores', permission: 'points.sell' },
+  { path: '/points/rulebook', title: 'points.menu.rulebook', icon: 'pointsRulebook', permission: 'points.manage' },
+  { path: '/points/figures', title: 'points.menu.figures', icon: 'pointsFigures', permission: 'points.read' },
+  { path: '/m/points/propose', title: 'points.menu.propose', icon: 'pointsPropose', permission: 'points.propose' },
   { path: '/inbox', title: 'menu.inbox', icon: 'inbox' },
 ]
 

@@ -411,8 +411,28 @@ fn refusal_error(r: Refusal) -> ApiError {
         Refusal::ObjectionOpen { open } => ApiError::conflict("objection_open").with_detail(open.to_string()),
         Refusal::ItemGone => ApiError::field("item_code", Rule::UnknownReference),
         Refusal::OverCap { room, asked } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "over_cap")
-            .with_detail(format!("{room} left, {asked} asked"))
+            .with_detail(match crate::i18n::Lang::current() {
+                crate::i18n::Lang::ZhCn => format!("剩余 {room} 分，本次 {asked} 分"),
+                crate::i18n::Lang::En => format!("{room} left, {asked} asked"),
+            })
             .with_field("points", Rule::OutOfRange { min: 0, max: room }),
+    }
+}
+
+/// "At most 20 points a month: 18 used, 2 left, 10 asked", in the caller's language.
+fn cap_detail(cap: Cap, used: i64, room: i64, asked: i64) -> String {
+    match crate::i18n::Lang::current() {
+        crate::i18n::Lang::ZhCn => {
+            let period = match cap.period {
+                Period::Month => "每月",
+                Period::Quarter => "每季度",
+                Period::Year => "每年",
+            };
+            format!("该项{period}最多 {} 分，已用 {used} 分，剩余 {room} 分，本次 {asked} 分", cap.points)
+        }
+        crate::i18n::Lang::En => {
+            format!("at most {} points per {}: {used} used, {room} left, {asked} asked", cap.points, cap.period)
+        }
     }
 }
 
@@ -435,10 +455,7 @@ fn award_error(e: AwardError) -> ApiError {
                     ApiError::field("quantity", Rule::OutOfRange { min: 1, max: i64::from(MAX_QUANTITY) })
                 }
                 ProposalRefusal::OverCap(over) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "over_cap")
-                    .with_detail(format!(
-                        "cap {} per {}, {} used, {} left, {} asked",
-                        over.cap.points, over.cap.period, over.used, over.room, over.asked
-                    ))
+                    .with_detail(cap_detail(over.cap, over.used, over.room, over.asked))
                     .with_field(at, Rule::OutOfRange { min: 0, max: over.room }),
             }
         }
@@ -447,6 +464,18 @@ fn award_error(e: AwardError) -> ApiError {
         AwardError::Points(p) => points_error(p),
         AwardError::Store(s) => s.into(),
     }
+}
+
+/// People's display names (the timeline shows names, not login names), resolved when read.
+async fn display_names(state: &AppState, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, String>> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    Ok(wuwei_store::accounts::users_by_ids(state.store().db(), &ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.display_name))
+        .collect())
 }
 
 async fn award_dtos(state: &AppState, rows: &[AwardRow]) -> ApiResult<Vec<AwardDto>> {
@@ -462,6 +491,9 @@ async fn award_dtos(state: &AppState, rows: &[AwardRow]) -> ApiResult<Vec<AwardD
     let list: Vec<&HouseholdRow> = hh.values().collect();
     let refs: HashMap<Uuid, HouseholdRefDto> =
         household_refs(state, &list).await?.into_iter().map(|r| (r.id, r)).collect();
+    let people: Vec<Uuid> = rows.iter().flat_map(|a| [Some(a.proposed_by), a.reviewed_by]).flatten().collect();
+    let names = display_names(state, &people).await?;
+    let name = |id: Uuid, stored: &str| names.get(&id).cloned().unwrap_or_else(|| stored.to_string());
     let mut out = Vec::with_capacity(rows.len());
     for a in rows {
         let household = refs.get(&a.household_id).cloned().ok_or_else(ApiError::internal)?;
@@ -483,11 +515,11 @@ async fn award_dtos(state: &AppState, rows: &[AwardRow]) -> ApiResult<Vec<AwardD
             state: a.state.clone(),
             notice_ends_at: a.notice_ends_at,
             open_objections: a.open_objections,
-            proposed_by: PersonRefDto { id: a.proposed_by, name: a.proposed_by_name.clone() },
+            proposed_by: PersonRefDto { id: a.proposed_by, name: name(a.proposed_by, &a.proposed_by_name) },
             proposed_at: a.proposed_at,
             reviewed_by: a
                 .reviewed_by
-                .map(|id| PersonRefDto { id, name: a.reviewed_by_name.clone().unwrap_or_default() }),
+                .map(|id| PersonRefDto { id, name: name(id, a.reviewed_by_name.as_deref().unwrap_or_default()) }),
             reviewed_at: a.reviewed_at,
             reason: a.reason.clone(),
             posting_id: a.posting_id,
@@ -543,24 +575,27 @@ async fn readable_award(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<(A
 
 async fn detail(state: &AppState, a: AwardRow, caps: &[AwardCapacity]) -> ApiResult<AwardDetail> {
     let db = state.store().db();
-    let events = store::events(db, &a)
-        .await?
+    let events = store::events(db, &a).await?;
+    let objections = store::objections(db, &a).await?;
+    let people: Vec<Uuid> =
+        events.iter().filter_map(|e| e.actor_id).chain(objections.iter().map(|o| o.filed_by)).collect();
+    let names = display_names(state, &people).await?;
+    let events = events
         .into_iter()
         .map(|e| AwardEventDto {
             at: e.at,
-            actor_name: e.actor_name,
+            actor_name: e.actor_id.and_then(|id| names.get(&id).cloned()).unwrap_or(e.actor_name),
             action: e.action,
             from_state: e.from_state,
             to_state: e.to_state,
             note: e.note,
         })
         .collect();
-    let objections = store::objections(db, &a)
-        .await?
+    let objections = objections
         .into_iter()
         .map(|o| ObjectionDto {
             id: o.id,
-            filed_by_name: o.filed_by_name,
+            filed_by_name: names.get(&o.filed_by).cloned().unwrap_or(o.filed_by_name),
             reason: o.reason,
             state: o.state,
             filed_at: o.filed_at,
@@ -848,7 +883,7 @@ fn cell_text(c: &calamine::Data) -> String {
 /// row (from 1, as a spreadsheet shows it) and the column.
 fn parse_rulebook(bytes: &[u8]) -> Result<Vec<RuleItem>, ApiError> {
     use calamine::Reader;
-    let bad_file = || ApiError::field("file", Rule::Format { expected: "an .xlsx workbook" });
+    let bad_file = || ApiError::field("file", Rule::Format { expected: ".xlsx" });
     let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|_| bad_file())?;
     let range = wb.worksheet_range_at(0).ok_or_else(bad_file)?.map_err(|_| bad_file())?;
     let mut rows = range.rows();

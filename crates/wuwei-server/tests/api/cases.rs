@@ -518,3 +518,39 @@ async fn a_resident_may_ask_where_a_point_is_before_reporting() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_residents_confirmed_report_proposes_points_for_their_household() {
+    let app = TestApp::demo().await;
+    let res = app.login("res1").await;
+    let dispatcher = app.login("dispatcher1").await;
+    let gw = app.login("gw01").await; // 陈家庄's grid worker: res1 lives there
+    let home = a_household_of(&app, &res).await;
+    let case = report(&app, &res, "elderly_care", &home, "normal").await;
+    assert_eq!(case["source"], "resident");
+    let (_, accepted) = act(&app, &dispatcher, &case, json!({"action": "accept"})).await;
+    let (status, dispatched) = act(&app, &dispatcher, &accepted, json!({"action": "dispatch"})).await;
+    assert_eq!(status, StatusCode::OK, "{dispatched}");
+    let (_, task) = app.get(&gw, &format!("/api/v1/cases/{}", case["id"].as_str().unwrap())).await;
+    let (status, started) = act(&app, &gw, &task, json!({"action": "start"})).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (status, resolved) = act(&app, &gw, &started, json!({"action": "resolve", "result_note": "已处理"})).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    // No points before the case is confirmed and closed.
+    let vc = app.login("vc1").await;
+    let path = format!("/api/v1/points/awards?household_id={}", home["id"].as_str().unwrap());
+    let (_, none) = app.get(&vc, &path).await;
+    assert_eq!(none["total"], 0);
+    let (status, closed) = act(&app, &dispatcher, &resolved, json!({"action": "close"})).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+
+    // The award takes the usual path: proposed, for the village committee to review.
+    let (_, awards) = app.get(&vc, &path).await;
+    assert_eq!(awards["total"], 1, "{awards}");
+    let a = &awards["items"][0];
+    assert_eq!(a["source"], "case");
+    assert_eq!(a["state"], "proposed");
+    assert_eq!(a["item_code"], "law_clue_report");
+    assert!(a["note"].as_str().unwrap().contains(case["number"].as_str().unwrap()), "{a}");
+    app.stop().await;
+}
