@@ -1,1 +1,0 @@
-import"./ep-css-DdplbvU9.js";import"./css-9n9xo4xt.js";

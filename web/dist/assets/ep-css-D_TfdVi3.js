@@ -1,0 +1,1 @@
+import"./ep-css-C3bxzrhz.js";import"./css-BjHQV-CV.js";
