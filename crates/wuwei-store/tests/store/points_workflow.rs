@@ -1331,7 +1331,8 @@ impl Sim {
                 } else {
                     current.points.signum() * magnitude
                 }; // FLIP
-                let predicted = current.cap.is_none_or(|c| c.points >= *magnitude);
+                let predicted = current.cap.is_none_or(|c| c.points >= *magnitude)
+                    && (points > 0 || !current.proposers.contains(&Role::Resident));
                 let edited = RuleItem { points, ..current };
                 self.put_item(tx, code, edited, predicted).await
             }
