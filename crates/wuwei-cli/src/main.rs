@@ -146,6 +146,11 @@ struct ServeArgs {
     listen: Option<SocketAddr>,
     #[command(flatten)]
     db: DbArgs,
+    /// MQTT broker for call buttons and other devices (mqtt://HOST:PORT); default: no MQTT.
+    /// Credentials, if the broker wants them: `mqtt_username`/`mqtt_password` in the TOML file or
+    /// WUWEI_MQTT_USERNAME/WUWEI_MQTT_PASSWORD.
+    #[arg(long)]
+    mqtt_url: Option<String>,
 }
 
 /// Flags, the last layer of configuration; absent flags leave lower layers alone.
@@ -177,6 +182,9 @@ const ENV_KEYS: &[&str] = &[
     "wecom_webhook_url",
     "background_jobs",
     "test_clock",
+    "mqtt_url",
+    "mqtt_username",
+    "mqtt_password",
 ];
 
 /// defaults → TOML file → `WUWEI_*` environment → flags.
@@ -451,7 +459,10 @@ async fn backup(db: DbArgs, file: PathBuf) -> Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs, demo: bool, no_serve: bool) -> Result<()> {
-    let config = load_config(args.listen, &args.db)?;
+    let mut config = load_config(args.listen, &args.db)?;
+    if let Some(url) = args.mqtt_url {
+        config.mqtt_url = Some(url);
+    }
     init_logging(&config);
     let listen = config.listen;
     let state = wuwei_server::open(config, Arc::new(SystemClock)).await?;

@@ -195,6 +195,9 @@ fn reason_zh(reason: &str) -> &'static str {
         "positive" => "须为正数",
         "not_zero" => "不能为零",
         "too_many_items" => "条目过多",
+        // Devices (issue 4).
+        "household_or_location" => "设备只能绑定到一户或一个位置，不能同时绑定",
+        "camera_in_household" => "摄像头不能绑定到农户家中",
         _ => "不符合规则",
     }
 }

@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod locator;
 pub mod metrics;
+pub mod mqtt;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
@@ -74,6 +75,9 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .merge(import)
         .merge(rulebook_import)
         .routes(routes!(households::list_households))
+        .routes(routes!(routes::devices::list_devices, routes::devices::create_device))
+        .routes(routes!(routes::devices::dead_letters))
+        .routes(routes!(routes::devices::get_device, routes::devices::update_device))
         .routes(routes!(households::get_household))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user, users::update_user))
@@ -235,6 +239,7 @@ pub async fn serve_with(
 ) -> Result<(), ServeError> {
     let app = router(state.clone());
     let jobs = state.config().background_jobs.then(|| tokio::spawn(jobs::run_periodic(state.clone())));
+    let device_tasks = mqtt::spawn(&state);
     let signal_state = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -247,6 +252,9 @@ pub async fn serve_with(
     // Jobs work in transactions, so stopping one between them loses nothing.
     if let Some(jobs) = jobs {
         jobs.abort();
+    }
+    for task in device_tasks {
+        task.abort();
     }
     served?;
     state.store().clone().close().await?;

@@ -23,6 +23,9 @@ pub struct Metrics {
     latency: Mutex<Histogram>,
     pub login_failures: AtomicU64,
     pub logins: AtomicU64,
+    /// Device messages over MQTT: ("accepted", event type) or ("dropped", drop reason). Both
+    /// label sets are closed enums of the domain, so the map stays small.
+    device_messages: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Default for Metrics {
@@ -38,6 +41,7 @@ impl Metrics {
             latency: Mutex::new(Histogram::default()),
             login_failures: AtomicU64::new(0),
             logins: AtomicU64::new(0),
+            device_messages: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -54,6 +58,19 @@ impl Metrics {
             h.count += 1;
             h.sum += seconds;
         }
+    }
+
+    /// Count a device message: `outcome` is "accepted" (label: event type) or "dropped"
+    /// (label: drop reason).
+    pub fn count_device_message(&self, outcome: &'static str, label: &'static str) {
+        if let Ok(mut m) = self.device_messages.lock() {
+            *m.entry((outcome, label)).or_insert(0) += 1;
+        }
+    }
+
+    /// How many device messages were counted under (`outcome`, `label`).
+    pub fn device_messages(&self, outcome: &'static str, label: &'static str) -> u64 {
+        self.device_messages.lock().map(|m| m.get(&(outcome, label)).copied().unwrap_or(0)).unwrap_or(0)
     }
 
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
@@ -88,6 +105,20 @@ impl Metrics {
         let _ = writeln!(out, "# HELP wuwei_login_failures_total Failed sign-in attempts.");
         let _ = writeln!(out, "# TYPE wuwei_login_failures_total counter");
         let _ = writeln!(out, "wuwei_login_failures_total {}", self.login_failures.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP wuwei_device_messages_accepted_total Device messages accepted over MQTT, by event type."
+        );
+        let _ = writeln!(out, "# TYPE wuwei_device_messages_accepted_total counter");
+        let _ =
+            writeln!(out, "# HELP wuwei_device_messages_dropped_total Device messages dropped over MQTT, by reason.");
+        let _ = writeln!(out, "# TYPE wuwei_device_messages_dropped_total counter");
+        if let Ok(m) = self.device_messages.lock() {
+            for ((outcome, label), n) in m.iter() {
+                let key = if *outcome == "dropped" { "reason" } else { "type" };
+                let _ = writeln!(out, "wuwei_device_messages_{outcome}_total{{{key}=\"{label}\"}} {n}");
+            }
+        }
         for (name, help, value) in extra {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");

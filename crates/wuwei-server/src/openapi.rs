@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "regions", description = "Towns, the region tree, boundaries and locate"),
         (name = "people", description = "Accounts, roles and the household register"),
         (name = "api_tokens", description = "Tokens for devices and integrations"),
+        (name = "devices", description = "Call buttons and other devices over MQTT, and dropped messages"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "ops", description = "Health, readiness and metrics"),
         (name = "points", description = "Household points: rulebook, awards, public notice, ledger, stores"),

@@ -121,6 +121,12 @@ pub struct ServerConfig {
     /// Browser tests only: `POST /api/v1/test/clock` may move this server's clock forward (a
     /// public notice of 7 days passes in a second). Never set it on a real server.
     pub test_clock: bool,
+    /// MQTT broker for device intake (`mqtt://host:port`); unset: no MQTT. Devices sign their
+    /// messages (see `wuwei_domain::intake`), so the broker itself is not trusted.
+    pub mqtt_url: Option<String>,
+    /// Broker credentials of this server, when the broker asks for them.
+    pub mqtt_username: Option<String>,
+    pub mqtt_password: Option<Secret<String>>,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +148,9 @@ impl Default for ServerConfig {
             wecom_webhook_url: None,
             background_jobs: true,
             test_clock: false,
+            mqtt_url: None,
+            mqtt_username: None,
+            mqtt_password: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cases;
 pub mod catalog;
+pub mod devices;
 mod entity;
 pub mod figures;
 pub mod history;

@@ -38,7 +38,7 @@ use wuwei_domain::points::ledger::{
 };
 use wuwei_domain::validate::PageRequest;
 
-use crate::entity::{household, points_balance, points_entry, points_head, points_posting};
+use crate::entity::{household, points_balance, points_entry, points_head, points_posting, points_rule_change};
 use crate::{Actor, AuditDraft, Backend, Result, Store, StoreError, Tx, micros};
 
 /// Postings read per round trip while verifying: bounded memory for the rows whatever the
@@ -121,6 +121,7 @@ pub async fn post(tx: &mut Tx, actor: &Actor, mut meta: PostingMeta, request: Re
 
     let chain = Head { seq: head.seq, hash: head.hash.clone() };
     let allow_negative = head.allow_negative;
+    let mut reverses_kind = None;
     let db = tx.db();
     let (posting, household_id) = match request {
         Request::Award { household, points } => {
@@ -159,11 +160,12 @@ pub async fn post(tx: &mut Tx, actor: &Actor, mut meta: PostingMeta, request: Re
             let posting = ledger::reversal_posting(meta, &chain, &orig, already, &balances, allow_negative)?;
             let household = orig_household
                 .ok_or_else(|| StoreError::Invariant(format!("posting {original} names no household")))?;
+            reverses_kind = Some(orig.kind);
             (posting, household)
         }
     };
 
-    write(tx, actor, &posting, household_id, allow_negative).await?;
+    write(tx, actor, &posting, household_id, allow_negative, reverses_kind).await?;
     Ok(Posted { posting, replayed: false })
 }
 
@@ -213,6 +215,22 @@ pub async fn set_allow_negative(
         .filter(points_head::Column::TownId.eq(town_id))
         .exec(tx.db())
         .await?;
+    // The rule applies from the next posting on; the verifier judges older ones by theirs. Two
+    // changes before the next posting: the last one counts.
+    let seq_from = head.seq + 1;
+    points_rule_change::Entity::delete_many()
+        .filter(points_rule_change::Column::TownId.eq(town_id))
+        .filter(points_rule_change::Column::SeqFrom.eq(seq_from))
+        .exec(tx.db())
+        .await?;
+    points_rule_change::Entity::insert(points_rule_change::ActiveModel {
+        town_id: Set(town_id),
+        seq_from: Set(seq_from),
+        allow_negative: Set(allow),
+        at: Set(now),
+    })
+    .exec(tx.db())
+    .await?;
     tx.audit(AuditDraft {
         actor: actor.clone(),
         action: "points.allow_negative".into(),
@@ -424,8 +442,17 @@ async fn verify_town(
 ) -> Result<Result<Verified, LedgerProblem>> {
     let violation = |violation| LedgerProblem::Violation { town_id, violation };
     let head = points_head::Entity::find_by_id(town_id).one(db).await?;
-    let (head_seq, allow_negative) = head.map_or((0, false), |h| (h.seq, h.allow_negative));
-    let mut verifier = LedgerVerifier::new(town_id, allow_negative);
+    let (head_seq, allow_now) = head.map_or((0, false), |h| (h.seq, h.allow_negative));
+    // The rule in force for each posting: the recorded changes, in order. A town without any
+    // (its rule never changed since changes were recorded) has had today's rule throughout.
+    let changes = points_rule_change::Entity::find()
+        .filter(points_rule_change::Column::TownId.eq(town_id))
+        .order_by_asc(points_rule_change::Column::SeqFrom)
+        .all(db)
+        .await?;
+    let initial = if changes.is_empty() { allow_now } else { false };
+    let mut changes = changes.into_iter().peekable();
+    let mut verifier = LedgerVerifier::new(town_id, initial);
     let mut after = 0i64;
     let mut chained = 0u64;
     loop {
@@ -460,6 +487,9 @@ async fn verify_town(
                 Ok((p, _)) => p,
                 Err(problem) => return Ok(Err(LedgerProblem::BadRow { town_id, seq, problem })),
             };
+            while let Some(c) = changes.next_if(|c| c.seq_from <= seq) {
+                verifier.set_allow_negative(c.allow_negative);
+            }
             if let Err(v) = verifier.push(&posting) {
                 return Ok(Err(violation(v)));
             }
@@ -568,6 +598,7 @@ async fn write(
     p: &Posting,
     household_id: Uuid,
     allow_negative: bool,
+    reverses_kind: Option<PostingKind>,
 ) -> Result<(), PointsError> {
     let db = tx.db();
     let town_id = p.town_id;
@@ -610,6 +641,29 @@ async fn write(
     let mut deltas: BTreeMap<Account, Points> = BTreeMap::new();
     for e in &p.entries {
         *deltas.entry(e.account).or_insert(0) += e.points;
+    }
+    // The household's running totals by kind (a reversal counts against its original's kind).
+    let bucket = reverses_kind.unwrap_or(p.kind).as_str();
+    for (account, delta) in deltas.iter().filter(|(a, d)| a.kind == AccountKind::Household && **d != 0) {
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (town_id, household_id, bucket) \
+                 DO UPDATE SET total = points_household_total.total + EXCLUDED.total"
+            }
+            _ => {
+                "INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (town_id, household_id, bucket) \
+                 DO UPDATE SET total = points_household_total.total + excluded.total"
+            }
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [town_id.into(), account.id.into(), bucket.into(), (*delta).into()],
+        ))
+        .await?;
     }
     let mut household_after = None;
     for (account, delta) in deltas {

@@ -59,6 +59,9 @@ pub enum AwardError {
     /// 409/403/422 per the domain's refusal.
     #[error(transparent)]
     Refusal(#[from] Refusal),
+    /// 422 on `household_ids[index]`: the household is listed twice in one proposal.
+    #[error("household {index} is listed twice")]
+    DuplicateHousehold { index: usize },
     /// 422 on `objection_id`: none given while several are open, or not an open objection of
     /// this award.
     #[error("objection_id must name an open objection of this award")]
@@ -367,9 +370,11 @@ pub async fn usage(
     }
     let mut usage = Usage::default();
     for a in q.all(db).await? {
+        // Magnitudes: an item whose sign was edited meanwhile must not let awards of the old sign
+        // cancel out awards of the new one (a cap bounds earning and deducting alike).
         match AwardState::parse(&a.state) {
-            Some(AwardState::Posted) => usage.posted = usage.posted.saturating_add(a.points),
-            Some(s) if s.is_pending() => usage.pending = usage.pending.saturating_add(a.points),
+            Some(AwardState::Posted) => usage.posted = usage.posted.saturating_add(a.points.saturating_abs()),
+            Some(s) if s.is_pending() => usage.pending = usage.pending.saturating_add(a.points.saturating_abs()),
             _ => {}
         }
     }
@@ -384,6 +389,7 @@ pub fn attachment_ids(row: &AwardRow) -> Vec<Uuid> {
     row.attachment_ids.split(',').filter_map(|s| Uuid::parse_str(s).ok()).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn add_event(
     tx: &Tx,
     award: &AwardRow,
@@ -451,6 +457,9 @@ pub async fn propose(
     // that carries on in the same transaction after a refusal.
     let mut checked = Vec::with_capacity(new.households.len());
     for (index, p) in new.households.iter().enumerate() {
+        if new.households[..index].iter().any(|q| q.household.id == p.household.id) {
+            return Err(AwardError::DuplicateHousehold { index });
+        }
         let role = p.roles.iter().copied().find(|r| item.proposers.contains(r)).or_else(|| p.roles.first().copied());
         let Some(role) = role else {
             return Err(AwardError::Proposal {
@@ -629,6 +638,7 @@ pub struct AwardRequest {
 
 /// Take `action` on an award in the given capacities (approve, reject, withdraw, answer an
 /// objection, renotice). Objections are filed with [`object`], posting is [`post_award`].
+#[allow(clippy::too_many_arguments)]
 pub async fn act(
     tx: &mut Tx,
     actor: &Actor,
@@ -953,26 +963,18 @@ pub async fn household_points(db: &impl ConnectionTrait, household: &HouseholdRo
     let town_id = household.town_id;
     let balance =
         ledger_store::balance(db, town_id, wuwei_domain::points::ledger::Account::household(household.id)).await?;
-    // The household's entries by the kind of posting they belong to; a reversal counts against
-    // the kind of its original.
+    // The household's running totals by kind of posting (kept at every posting): a few rows,
+    // whatever its history.
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
-            sql(
-                backend,
-                "SELECT COALESCE(o.kind, p.kind) AS kind, CAST(SUM(e.points) AS BIGINT) AS total \
-                 FROM points_entry e \
-                 JOIN points_posting p ON p.town_id = e.town_id AND p.id = e.posting_id \
-                 LEFT JOIN points_posting o ON o.town_id = p.town_id AND o.id = p.reverses_id \
-                 WHERE e.town_id = ? AND e.account_kind = 'household' AND e.account_id = ? \
-                 GROUP BY COALESCE(o.kind, p.kind)",
-            ),
+            sql(backend, "SELECT bucket, total FROM points_household_total WHERE town_id = ? AND household_id = ?"),
             [town_id.into(), household.id.into()],
         ))
         .await?;
     let mut by_kind: HashMap<String, Points> = HashMap::new();
     for r in rows {
-        let kind: String = r.try_get("", "kind")?;
+        let kind: String = r.try_get("", "bucket")?;
         let total: i64 = r.try_get("", "total")?;
         by_kind.insert(kind, total);
     }

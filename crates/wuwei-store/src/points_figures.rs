@@ -33,6 +33,9 @@ pub struct Redeemed {
     pub at: DateTime<Utc>,
 }
 
+/// household, admin village, category, points, posted at.
+type AwardTuple = (Uuid, Uuid, String, i64, Option<DateTime<Utc>>);
+
 /// Awards posted in `[from, to)`.
 pub async fn posted_awards(
     db: &impl ConnectionTrait,
@@ -40,7 +43,7 @@ pub async fn posted_awards(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<PostedAward>> {
-    let rows: Vec<(Uuid, Uuid, String, i64, Option<DateTime<Utc>>)> = points_award::Entity::find()
+    let rows: Vec<AwardTuple> = points_award::Entity::find()
         .select_only()
         .column(points_award::Column::HouseholdId)
         .column(points_award::Column::AdminVillageId)

@@ -559,6 +559,12 @@ impl LedgerVerifier {
     }
 
     /// Feed the next posting.
+    /// The town's rule on negative balances changed: postings pushed from now on are judged by
+    /// `allow` (the store replays the recorded changes at the postings they applied from).
+    pub fn set_allow_negative(&mut self, allow: bool) {
+        self.allow_negative = allow;
+    }
+
     pub fn push(&mut self, p: &Posting) -> Result<(), Violation> {
         let seq = p.seq;
         if seq != self.expected_seq {

@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod cases;
+pub mod devices;
 pub mod figures;
 pub mod households;
 pub mod inbox;

@@ -461,6 +461,7 @@ fn award_error(e: AwardError) -> ApiError {
         }
         AwardError::Refusal(r) => refusal_error(r),
         AwardError::UnknownObjection => ApiError::field("objection_id", Rule::UnknownReference),
+        AwardError::DuplicateHousehold { index } => ApiError::field(format!("household_ids[{index}]"), Rule::Duplicate),
         AwardError::Points(p) => points_error(p),
         AwardError::Store(s) => s.into(),
     }

@@ -8,6 +8,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod cases;
+mod devices;
 mod errors;
 mod figures;
 mod helpers;

@@ -33,6 +33,46 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
+        // A household's running totals by kind of posting (a reversal counts against its
+        // original's kind): what the household page shows, one row each, whatever the history.
+        m.create_table(
+            Table::create()
+                .table("points_household_total")
+                .col(uuid("town_id"))
+                .col(uuid("household_id"))
+                .col(string_len("bucket", 16))
+                .col(big_integer("total"))
+                .primary_key(Index::create().col("town_id").col("household_id").col("bucket"))
+                .take(),
+        )
+        .await?;
+        // Ledgers written before this migration get their totals from their entries.
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO points_household_total (town_id, household_id, bucket, total) \
+                 SELECT e.town_id, e.account_id, COALESCE(o.kind, p.kind), SUM(e.points) FROM points_entry e \
+                 JOIN points_posting p ON p.town_id = e.town_id AND p.id = e.posting_id \
+                 LEFT JOIN points_posting o ON o.town_id = p.town_id AND o.id = p.reverses_id \
+                 WHERE e.account_kind = 'household' \
+                 GROUP BY e.town_id, e.account_id, COALESCE(o.kind, p.kind)",
+            )
+            .await?;
+
+        // When a town changes its rule on negative balances, the posting seq it applies from:
+        // `verify` judges each posting by the rule in force when it was made, so turning the rule
+        // off later never makes an old, then-allowed negative balance look like a violation.
+        m.create_table(
+            Table::create()
+                .table("points_rule_change")
+                .col(uuid("town_id"))
+                .col(big_integer("seq_from"))
+                .col(boolean("allow_negative"))
+                .col(ts("at"))
+                .primary_key(Index::create().col("town_id").col("seq_from"))
+                .take(),
+        )
+        .await?;
+
         // Readable numbers per town, kind and China day (`JF-20261128-0001` for awards,
         // `DH-…` for redemptions), taken atomically like the case numbers.
         m.create_table(

@@ -10,6 +10,7 @@ mod m0003_figures;
 mod m0004_cases_by_time;
 mod m0005_points;
 mod m0006_points_workflow;
+mod m0007_devices;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_cases_by_time::Migration),
             Box::new(m0005_points::Migration),
             Box::new(m0006_points_workflow::Migration),
+            Box::new(m0007_devices::Migration),
         ]
     }
 }

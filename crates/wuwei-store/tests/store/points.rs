@@ -134,6 +134,16 @@ async fn awards_deductions_redemptions_and_reversals_move_points() {
     let (_, audited) = audit::list(s.db(), &filter, 0, 1).await.unwrap();
     assert_eq!(audited, 8);
     assert_eq!(audit::verify(s.db(), None).await.unwrap().first_broken, None);
+
+    // The town turns negative balances off again: the old deduction was allowed when it was
+    // made, so the ledger still verifies; from now on deductions stop at zero.
+    let mut tx = s.begin().await.unwrap();
+    points::set_allow_negative(&mut tx, &actor(), town, false, t0()).await.unwrap();
+    tx.commit(t0()).await.unwrap();
+    verify_ok(s, town).await;
+    let capped = post(s, town, "d4", Request::Deduction { household: hh[1], points: 2 }).await.unwrap().posting;
+    assert_eq!((capped.shortfall, bal(s, town, h2).await), (2, -4));
+    verify_ok(s, town).await;
     t.finish().await;
 }
 

@@ -160,6 +160,7 @@ enum Op {
     EditPoints {
         item: u8,
         magnitude: i64,
+        flip: bool,
     },
     EditCap {
         item: u8,
@@ -251,7 +252,7 @@ fn gen_op(r: &mut Rng) -> Op {
         (18, 8),  // advance
         (14, 9),  // sweep
         (7, 10),  // grant
-        (2, 11),  // deduct
+        (3, 11),  // deduct
         (1, 12),  // repost grant
         (10, 13), // redeem
         (1, 14),  // replay redeem
@@ -262,7 +263,7 @@ fn gen_op(r: &mut Rng) -> Op {
         (2, 19),  // edit cap
         (1, 20),  // delete item
         (2, 21),  // re-add item
-        (2, 22),  // toggle negative
+        (3, 22),  // toggle negative
     ];
     let total: u32 = WEIGHTS.iter().map(|w| w.0).sum();
     let mut x = r.below(u64::from(total)) as u32;
@@ -338,7 +339,7 @@ fn gen_op(r: &mut Rng) -> Op {
             goods: r.below(GOODS.len() as u64) as u8,
             quantity: r.range(1, 6),
         },
-        18 => Op::EditPoints { item: item(r), magnitude: r.range(1, 12) },
+        18 => Op::EditPoints { item: item(r), magnitude: r.range(1, 12), flip: r.chance(15) },
         19 => Op::EditCap {
             item: item(r),
             cap: if r.chance(20) { None } else { Some((r.range(1, 30), r.below(3) as u8)) },
@@ -454,8 +455,6 @@ struct MPosting {
     kind: Kind,
     entries: Vec<(Account, i64)>,
     reversed: bool,
-    /// The redemption it paid for.
-    redemption: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -509,8 +508,7 @@ struct Model {
 struct Sim {
     store: Store,
     town: Uuid,
-    /// Admin villages and their stores, by index.
-    villages: Vec<Uuid>,
+    /// The stores of the admin villages, by index.
     stores: Vec<StoreRow>,
     households: Vec<HouseholdRow>,
     cadre: Actor,
@@ -717,7 +715,6 @@ impl Sim {
         Ok(Sim {
             store,
             town,
-            villages,
             stores,
             households,
             cadre: Actor { id: Some(Uuid::now_v7()), name: "村干部".into() },
@@ -816,13 +813,7 @@ impl Sim {
     // ---- the model's bookkeeping ----
 
     /// Apply a posting the model predicted, after checking the stored one has the same entries.
-    async fn book(
-        &mut self,
-        id: Uuid,
-        kind: Kind,
-        entries: Vec<(Account, i64)>,
-        redemption: Option<usize>,
-    ) -> Checked<usize> {
+    async fn book(&mut self, id: Uuid, kind: Kind, entries: Vec<(Account, i64)>) -> Checked<usize> {
         let stored = points::posting(self.db(), self.town, id).await.or_fail("posting")?;
         let Some(stored) = stored else { return fail("posting", format!("posting {id} not stored")) };
         let got: Vec<(Account, i64)> = stored.entries.iter().map(|e| (e.account, e.points)).collect();
@@ -838,7 +829,7 @@ impl Sim {
                 }
             }
         }
-        self.m.postings.push(MPosting { id, kind, entries, reversed: false, redemption });
+        self.m.postings.push(MPosting { id, kind, entries, reversed: false });
         Ok(self.m.postings.len() - 1)
     }
 
@@ -1093,7 +1084,7 @@ impl Sim {
                         ensure!(!p.replayed, "grant", "a fresh key replayed {p:?}");
                         ensure_commit(tx, now).await?;
                         let entries = vec![(Account::town_issuance(town), -points), (Account::household(h), *points)];
-                        self.book(p.posting.id, Kind::Award, entries, None).await?;
+                        self.book(p.posting.id, Kind::Award, entries).await?;
                         self.m.grants.push(MGrant { key, household: *household as usize, points: *points });
                         Ok(Outcome::Accepted)
                     }
@@ -1132,7 +1123,7 @@ impl Sim {
                             "shortfall {} (model {shortfall})",
                             p.posting.shortfall
                         );
-                        self.book(p.posting.id, Kind::Deduction, entries, None).await?;
+                        self.book(p.posting.id, Kind::Deduction, entries).await?;
                         Ok(Outcome::Accepted)
                     }
                     Err(e) => store_err("deduct", e),
@@ -1183,9 +1174,7 @@ impl Sim {
                         }
                         let entries =
                             vec![(Account::household(hid), -total), (Account::store_redemption(store_row.id), total)];
-                        let index = self.m.redemptions.len();
-                        let posting =
-                            self.book(r.redemption.row.posting_id, Kind::Redemption, entries, Some(index)).await?;
+                        let posting = self.book(r.redemption.row.posting_id, Kind::Redemption, entries).await?;
                         ensure!(
                             r.redemption.row.balance_after == self.balance(Account::household(hid)),
                             "redeem",
@@ -1254,8 +1243,14 @@ impl Sim {
                         self.m.redemptions[i].returned = true;
                         self.m.postings[r.posting].reversed = true;
                         let entries = self.m.postings[r.posting].entries.iter().map(|(a, p)| (*a, -p)).collect();
+                        ensure!(
+                            done.row.total_points == r.total && done.row.returned_at == Some(now),
+                            "return",
+                            "{r:?} returned as {:?}",
+                            done.row
+                        );
                         let id = done.row.return_posting_id.expect("return posting");
-                        self.book(id, Kind::Reversal, entries, None).await?;
+                        self.book(id, Kind::Reversal, entries).await?;
                         Ok(Outcome::Accepted)
                     }
                     Err(e) if refused_return(&e) => {
@@ -1293,7 +1288,7 @@ impl Sim {
                         ensure!(!done.replayed, "reverse", "a fresh key replayed");
                         ensure_commit(tx, now).await?;
                         self.m.postings[i].reversed = true;
-                        self.book(done.posting.id, Kind::Reversal, negation, None).await?;
+                        self.book(done.posting.id, Kind::Reversal, negation).await?;
                         Ok(Outcome::Accepted)
                     }
                     Err(e) if refused_points(&e) => {
@@ -1323,14 +1318,12 @@ impl Sim {
                     Err(e) => store_err("restock", e),
                 }
             }
-            Op::EditPoints { item, magnitude } => {
+            Op::EditPoints { item, magnitude, flip } => {
                 let code = ITEMS[*item as usize];
                 let Some(Some(current)) = self.m.items.get(code).cloned() else { return Ok(Outcome::Skipped) };
-                let points = if magnitude % 3 == 0 {
-                    -current.points.signum() * magnitude
-                } else {
-                    current.points.signum() * magnitude
-                }; // FLIP
+                // A flipped sign is legal too (an earning item made a deduction, or back).
+                let sign = if *flip { -current.points.signum() } else { current.points.signum() };
+                let points = sign * magnitude;
                 let predicted = current.cap.is_none_or(|c| c.points >= *magnitude)
                     && (points > 0 || !current.proposers.contains(&Role::Resident));
                 let edited = RuleItem { points, ..current };
@@ -1369,9 +1362,6 @@ impl Sim {
             }
             Op::ToggleNegative => {
                 let to = !self.m.allow_negative;
-                if !to {
-                    return Ok(Outcome::Skipped);
-                } // EXPLORE
                 match points::set_allow_negative(&mut tx, &self.cadre, town, to, now).await {
                     Ok(()) => {
                         ensure_commit(tx, now).await?;
@@ -1454,7 +1444,7 @@ impl Sim {
                     ensure!(predicted, "sweep", "{row:?} posted (model: refused; item {item:?})");
                     ensure_commit(tx, now).await?;
                     let kind = if row.points >= 0 { Kind::Award } else { Kind::Deduction };
-                    let index = self.book(posting_id, kind, entries, None).await?;
+                    let index = self.book(posting_id, kind, entries).await?;
                     self.m.award_postings.insert(id, index);
                     // Never past the cap as it stands now, in the period the award counts in.
                     if let Some(cap) = item.and_then(|i| i.cap) {
