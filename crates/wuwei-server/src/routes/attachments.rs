@@ -192,17 +192,29 @@ async fn serve_blob(
     } else {
         (a.sha256.clone(), a.mime.clone())
     };
+    blob_response(state, id, &sha, &mime, headers).await
+}
+
+/// A stored blob as the answer (ETag, long private caching: content-addressed, it never changes).
+/// The caller has checked access.
+pub(crate) async fn blob_response(
+    state: &AppState,
+    id: Uuid,
+    sha: &str,
+    mime: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let etag = format!("\"{sha}\"");
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    let bytes = tokio::fs::read(blob_path(&state.config().data_dir, &sha)).await.map_err(|e| {
+    let bytes = tokio::fs::read(blob_path(&state.config().data_dir, sha)).await.map_err(|e| {
         tracing::error!(error = %e, attachment = %id, "attachment file missing");
         ApiError::not_found()
     })?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&mime) {
+    if let Ok(v) = HeaderValue::from_str(mime) {
         h.insert(header::CONTENT_TYPE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&etag) {

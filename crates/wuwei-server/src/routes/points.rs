@@ -1090,25 +1090,7 @@ async fn serve_evidence(
     } else {
         (e.sha256.clone(), e.mime.clone())
     };
-    let etag = format!("\"{sha}\"");
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
-    let path = crate::routes::attachments::blob_path(&state.config().data_dir, &sha);
-    let bytes = tokio::fs::read(path).await.map_err(|err| {
-        tracing::error!(error = %err, evidence = %id, "evidence file missing");
-        ApiError::not_found()
-    })?;
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&mime) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
-    Ok(resp)
+    crate::routes::attachments::blob_response(state, id, &sha, &mime, headers).await
 }
 
 /// An evidence photo.

@@ -6,11 +6,10 @@
 //! `points_balance` and `points_head` are the running state beside them, updated in place under
 //! the town's head lock and checked against the postings by `points::verify`.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use super::{index, ts};
+use super::{append_only, index, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -107,32 +106,8 @@ impl MigrationTrait for Migration {
 
         // Postings and entries are append-only in the database, as the audit trail is
         // (m0001 created `wuwei_refuse_change()` on PostgreSQL).
-        let db = m.get_connection();
         for table in ["points_posting", "points_entry"] {
-            match m.get_database_backend() {
-                DbBackend::Sqlite => {
-                    for (op, what) in [("UPDATE", "update"), ("DELETE", "delete")] {
-                        db.execute_unprepared(&format!(
-                            "CREATE TRIGGER {table}_no_{what} BEFORE {op} ON {table} \
-                             BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-                        ))
-                        .await?;
-                    }
-                }
-                DbBackend::Postgres => {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} \
-                         FOR EACH ROW EXECUTE FUNCTION wuwei_refuse_change()"
-                    ))
-                    .await?;
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} \
-                         FOR EACH STATEMENT EXECUTE FUNCTION wuwei_refuse_change()"
-                    ))
-                    .await?;
-                }
-                other => return Err(DbErr::Custom(format!("unsupported database backend {other:?}"))),
-            }
+            append_only(m, table).await?;
         }
         Ok(())
     }

@@ -7,11 +7,10 @@
 //! was awarded or sold. Stock movements are append-only like the ledger: the goods row carries
 //! the running stock, the movements are its proof.
 
-use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use super::{index, ts, ts_null};
+use super::{append_only, index, ts, ts_null};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -341,32 +340,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         // Stock movements are the proof of the stock: append-only, as the ledger is.
-        let db = m.get_connection();
-        let table = "points_stock_movement";
-        match m.get_database_backend() {
-            DbBackend::Sqlite => {
-                for (op, what) in [("UPDATE", "update"), ("DELETE", "delete")] {
-                    db.execute_unprepared(&format!(
-                        "CREATE TRIGGER {table}_no_{what} BEFORE {op} ON {table} \
-                         BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-                    ))
-                    .await?;
-                }
-            }
-            DbBackend::Postgres => {
-                db.execute_unprepared(&format!(
-                    "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} \
-                     FOR EACH ROW EXECUTE FUNCTION wuwei_refuse_change()"
-                ))
-                .await?;
-                db.execute_unprepared(&format!(
-                    "CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} \
-                     FOR EACH STATEMENT EXECUTE FUNCTION wuwei_refuse_change()"
-                ))
-                .await?;
-            }
-            other => return Err(DbErr::Custom(format!("unsupported database backend {other:?}"))),
-        }
+        append_only(m, "points_stock_movement").await?;
         Ok(())
     }
 }

@@ -74,7 +74,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("device_dead_letter", "device_dead_letter_town", &["town_id", "received_at"])).await?;
+        // Ids are UUID v7 (time-ordered): newest first and the per-town trim both read this index.
+        m.create_index(index("device_dead_letter", "device_dead_letter_town", &["town_id", "id"])).await?;
 
         // The latest one-click call of a household (or a place-bound device): a press within the
         // fold window of `last_press_at` is counted on `case_id` instead of opening a case.

@@ -48,3 +48,35 @@ pub(super) fn index(table: &'static str, name: &'static str, cols: &[&'static st
     }
     idx.take()
 }
+
+/// Make `table` append-only in the database itself: UPDATE and DELETE refused by triggers (and
+/// TRUNCATE on PostgreSQL, through `wuwei_refuse_change()` made by m0001). The SQL is what
+/// m0005 first ran; released migrations depend on it staying so.
+pub(super) async fn append_only(m: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    match m.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            for (op, what) in [("UPDATE", "update"), ("DELETE", "delete")] {
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER {table}_no_{what} BEFORE {op} ON {table} \
+                     BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                ))
+                .await?;
+            }
+        }
+        sea_orm::DbBackend::Postgres => {
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION wuwei_refuse_change()"
+            ))
+            .await?;
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION wuwei_refuse_change()"
+            ))
+            .await?;
+        }
+        other => return Err(DbErr::Custom(format!("unsupported database backend {other:?}"))),
+    }
+    Ok(())
+}
