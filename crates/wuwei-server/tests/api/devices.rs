@@ -156,7 +156,8 @@ async fn a_press_opens_one_urgent_call_and_a_second_within_two_minutes_folds() {
     let app = TestApp::demo().await;
     let ta = app.login("townadmin").await;
     let d = app.login("dispatcher1").await;
-    let home = a_household(&app, &ta).await;
+    let gw = app.login("gw01").await;
+    let home = a_household(&app, &gw).await;
     let (_, secret, topic) = button(&app, &ta, "btn-0001", &home).await;
 
     let Outcome::CaseCreated { case_id } = handle_message(&app.state, &topic, &press(&app, &secret, &topic, 1)).await
@@ -171,6 +172,12 @@ async fn a_press_opens_one_urgent_call_and_a_second_within_two_minutes_folds() {
     assert_eq!(case["lat"], home["lat"]);
     let due: DateTime<Utc> = case["due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(due, app.clock.now() + Duration::minutes(10), "{case}");
+    // The household's grid worker and the dispatchers are told at once.
+    wuwei_server::jobs::deliver_notifications(&app.state).await.unwrap();
+    for who in [&gw, &d] {
+        let (_, inbox) = app.get(who, "/api/v1/inbox").await;
+        assert!(inbox["items"].as_array().unwrap().iter().any(|m| m["case_id"] == case_id.to_string()), "{inbox}");
+    }
 
     // Pressed again after 90 s: the same call, a note on its timeline.
     app.clock.advance(Duration::seconds(90));
@@ -409,5 +416,21 @@ async fn an_unreachable_broker_does_not_stop_the_server() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dead_letters_keep_only_the_newest_thousand_per_town() {
+    let app = TestApp::demo().await;
+    let ta = app.login("townadmin").await;
+    let n = wuwei_store::devices::DEAD_LETTERS_PER_TOWN + 5;
+    for i in 0..n {
+        let got = handle_message(&app.state, "wuwei/DW/devices/junk/events", format!("junk {i}").as_bytes()).await;
+        assert_eq!(got, Outcome::Dropped(DropReason::Malformed));
+    }
+    let (_, letters) = app.get(&ta, "/api/v1/devices/dead-letters?page_size=1").await;
+    assert_eq!(letters["total"], wuwei_store::devices::DEAD_LETTERS_PER_TOWN);
+    assert_eq!(letters["items"][0]["payload_excerpt"], format!("junk {}", n - 1));
+    assert_eq!(metric(&app, "wuwei_device_messages_dropped_total{reason=\"malformed\"}").await, n);
     app.stop().await;
 }
