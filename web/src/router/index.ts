@@ -159,6 +159,15 @@ const routes: RouteRecordRaw[] = [
     ],
   },
   {
+    // 一键呼应 (issue 4): outside the phone layout so that it loads no Vant (a slow 3G phone).
+    // Public: the page signs in by the household card (`?card=wwc_…`) itself, or says how to;
+    // the server decides who may call (a resident of a household).
+    path: '/m/call',
+    name: 'm-call',
+    component: () => import('@/views/mobile/call/CallView.vue'),
+    meta: { public: true, title: 'call.title' },
+  },
+  {
     // Phone pages (Vant): no Element Plus, no ECharts except the small map, loaded on demand.
     path: '/m',
     component: () => import('@/views/mobile/MobileLayout.vue'),
