@@ -169,10 +169,17 @@ pub enum Permission {
     /// Work a points store's counter: goods, stock, redemptions and returns.
     #[serde(rename = "points.sell")]
     PointsSell,
+    /// See disputes and peacemaker stations inside the scope (acting on a dispute depends on
+    /// the capacity `mediation::workflow` derives, not on a permission).
+    #[serde(rename = "mediation.read")]
+    MediationRead,
+    /// Keep the town's stations, their members, the mediation deadlines and routing rules.
+    #[serde(rename = "mediation.manage")]
+    MediationManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 20] = [
         Permission::RegionsRead,
         Permission::RegionsWrite,
         Permission::HouseholdsRead,
@@ -191,6 +198,8 @@ impl Permission {
         Permission::PointsReview,
         Permission::PointsManage,
         Permission::PointsSell,
+        Permission::MediationRead,
+        Permission::MediationManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -213,6 +222,8 @@ impl Permission {
             Permission::PointsReview => "points.review",
             Permission::PointsManage => "points.manage",
             Permission::PointsSell => "points.sell",
+            Permission::MediationRead => "mediation.read",
+            Permission::MediationManage => "mediation.manage",
         }
     }
 }
@@ -314,13 +325,29 @@ impl Role {
                 PointsRead,
                 PointsManage,
                 PointsSell,
+                MediationRead,
+                MediationManage,
             ],
-            Dispatcher => {
-                &[RegionsRead, HouseholdsRead, UsersRead, CasesRead, CasesReport, CasesDispatch, CasesSupervise]
-            }
-            GridWorker | GridChief => {
-                &[RegionsRead, HouseholdsRead, HouseholdsWrite, CasesRead, CasesReport, PointsRead, PointsPropose]
-            }
+            Dispatcher => &[
+                RegionsRead,
+                HouseholdsRead,
+                UsersRead,
+                CasesRead,
+                CasesReport,
+                CasesDispatch,
+                CasesSupervise,
+                MediationRead,
+            ],
+            GridWorker | GridChief => &[
+                RegionsRead,
+                HouseholdsRead,
+                HouseholdsWrite,
+                CasesRead,
+                CasesReport,
+                PointsRead,
+                PointsPropose,
+                MediationRead,
+            ],
             // The village committee reviews its village's awards.
             VillageCadre => &[
                 RegionsRead,
@@ -331,12 +358,18 @@ impl Role {
                 PointsRead,
                 PointsPropose,
                 PointsReview,
+                MediationRead,
             ],
-            Peacemaker => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, PointsPropose],
-            AreaChief | LiaisonCadre => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead],
-            PoliticalLegal => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, CasesSupervise],
+            Peacemaker => {
+                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, PointsPropose, MediationRead]
+            }
+            AreaChief | LiaisonCadre => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, MediationRead],
+            // Political-legal coordinates mediation: it keeps the deadlines and routing rules.
+            PoliticalLegal => {
+                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, CasesSupervise, MediationRead, MediationManage]
+            }
             Discipline | Police | Justice | Petitions | Village => {
-                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport]
+                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, MediationRead]
             }
             Officer => &[RegionsRead, HouseholdsRead, CasesReport],
             StoreClerk => &[RegionsRead, HouseholdsRead, PointsRead, PointsSell],
