@@ -15,13 +15,14 @@ describe('visibleMenu', () => {
 
   it('shows exactly the entries whose permission the user has, in menu order', () => {
     const paths = visibleMenu(DESK_MENU, ['audit.read', 'regions.read', 'households.write']).map((m) => m.path)
-    expect(paths).toEqual(['/', '/regions', '/audit', '/inbox'])
+    expect(paths).toEqual(['/', '/regions', '/audit', '/household-cards', '/inbox'])
   })
 
   it('shows everything to a user with every permission', () => {
     const all = ['regions.read', 'regions.write', 'households.read', 'households.write', 'users.read', 'users.write', 'api_tokens.manage', 'audit.read', 'cases.read', 'catalog.write']
     expect(visibleMenu(DESK_MENU, all).map((m) => m.path)).toEqual([
-      '/', '/cases', '/case-map', '/supervision', '/figures', '/regions', '/households', '/users', '/api-tokens', '/audit', '/categories', '/inbox',
+      '/', '/cases', '/case-map', '/supervision', '/figures', '/regions', '/households', '/users', '/api-tokens', '/audit', '/categories',
+      '/household-cards', '/alarms', '/cameras', '/devices', '/dead-letters', '/inbox',
     ])
   })
 

@@ -144,6 +144,81 @@ const routes: RouteRecordRaw[] = [
         component: () => import('@/views/points/PointsFiguresView.vue'),
         meta: { title: 'points.menu.figures', permission: menuPermission('/points/figures') },
       },
+      // Issue 4: household cards, the device and camera registers, dead letters, alarm review.
+      {
+        path: 'household-cards',
+        name: 'household-cards',
+        component: () => import('@/views/cards/HouseholdCardsView.vue'),
+        meta: { title: 'cards.title', permission: menuPermission('/household-cards') },
+      },
+      {
+        path: 'devices',
+        name: 'devices',
+        component: () => import('@/views/devices/DevicesView.vue'),
+        meta: { title: 'devices.title', permission: menuPermission('/devices') },
+      },
+      {
+        path: 'dead-letters',
+        name: 'dead-letters',
+        component: () => import('@/views/devices/DeadLettersView.vue'),
+        meta: { title: 'deadLetters.title', permission: menuPermission('/dead-letters') },
+      },
+      {
+        path: 'cameras',
+        name: 'cameras',
+        component: () => import('@/views/cameras/CamerasView.vue'),
+        meta: { title: 'cameras.title', permission: menuPermission('/cameras') },
+      },
+      {
+        path: 'alarms',
+        name: 'alarms',
+        component: () => import('@/views/cameras/AlarmsView.vue'),
+        meta: { title: 'alarms.title', permission: menuPermission('/alarms') },
+      },
+      // Mediation (矛盾调解, issue 6): peacemaker stations, the dispute register and detail, the
+      // printable agreement, the six-in-one board and the figures. The server decides each row's scope.
+      {
+        path: 'mediation/stations',
+        name: 'mediation-stations',
+        component: () => import('@/views/mediation/StationsView.vue'),
+        meta: { title: 'mediation.menu.stations', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/stations/:id',
+        name: 'mediation-station',
+        component: () => import('@/views/mediation/StationDetailView.vue'),
+        meta: { title: 'mediation.title.station', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/disputes',
+        name: 'mediation-disputes',
+        component: () => import('@/views/mediation/DisputesView.vue'),
+        meta: { title: 'mediation.menu.disputes', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/disputes/:id',
+        name: 'mediation-dispute',
+        component: () => import('@/views/mediation/DisputeDetailView.vue'),
+        meta: { title: 'mediation.title.dispute', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/disputes/:id/agreements/:agreementId/print',
+        name: 'mediation-agreement-print',
+        component: () => import('@/views/mediation/AgreementPrintView.vue'),
+        meta: { title: 'mediation.title.print', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/board',
+        name: 'mediation-board',
+        component: () => import('@/views/mediation/BoardView.vue'),
+        meta: { title: 'mediation.menu.board', permission: 'mediation.read' },
+      },
+      {
+        path: 'mediation/figures',
+        name: 'mediation-figures',
+        component: () => import('@/views/mediation/MediationFiguresView.vue'),
+        meta: { title: 'mediation.menu.figures', permission: 'mediation.read' },
+      },
       {
         path: 'inbox',
         name: 'inbox',
@@ -197,6 +272,19 @@ const routes: RouteRecordRaw[] = [
         meta: { title: 'points.title.propose', permission: 'points.propose' },
       },
       { path: 'points/notice', name: 'm-points-notice', component: () => import('@/views/mobile/points/MobileNotice.vue'), meta: { title: 'points.title.notice' } },
+      {
+        path: 'mediation/register',
+        name: 'm-mediation-register',
+        component: () => import('@/views/mobile/mediation/MobileDisputeRegister.vue'),
+        meta: { title: 'mediation.title.register', permission: 'mediation.read' },
+      },
+      { path: 'mediation/disputes', name: 'm-mediation-disputes', component: () => import('@/views/mobile/mediation/MobileDisputes.vue'), meta: { title: 'mediation.title.mine', permission: 'mediation.read' } },
+      {
+        path: 'mediation/disputes/:id',
+        name: 'm-mediation-dispute',
+        component: () => import('@/views/mobile/mediation/MobileDispute.vue'),
+        meta: { title: 'mediation.title.mDispute', permission: 'mediation.read' },
+      },
       { path: 'inbox', name: 'm-inbox', component: () => import('@/views/mobile/MobileInbox.vue'), meta: { title: 'mcases.inboxTitle' } },
     ],
   },

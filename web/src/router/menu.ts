@@ -20,6 +20,17 @@ export const DESK_MENU: readonly MenuItem[] = [
   { path: '/points/rulebook', title: 'points.menu.rulebook', icon: 'pointsRulebook', permission: 'points.manage' },
   { path: '/points/figures', title: 'points.menu.figures', icon: 'pointsFigures', permission: 'points.read' },
   { path: '/m/points/propose', title: 'points.menu.propose', icon: 'pointsPropose', permission: 'points.propose' },
+  // One-click call, devices and cameras (issue 4).
+  { path: '/household-cards', title: 'cards.title', icon: 'householdCards', permission: 'households.write' },
+  { path: '/alarms', title: 'alarms.title', icon: 'alarms', permission: 'cases.read' },
+  { path: '/cameras', title: 'cameras.title', icon: 'cameras', permission: 'cases.read' },
+  { path: '/devices', title: 'devices.title', icon: 'devices', permission: 'households.read' },
+  { path: '/dead-letters', title: 'deadLetters.title', icon: 'deadLetters', permission: 'catalog.write' },
+  // Mediation (矛盾调解): peacemaker stations and three-level dispute mediation.
+  { path: '/mediation/disputes', title: 'mediation.menu.disputes', icon: 'mediationDisputes', permission: 'mediation.read' },
+  { path: '/mediation/board', title: 'mediation.menu.board', icon: 'mediationBoard', permission: 'mediation.read' },
+  { path: '/mediation/stations', title: 'mediation.menu.stations', icon: 'mediationStations', permission: 'mediation.read' },
+  { path: '/mediation/figures', title: 'mediation.menu.figures', icon: 'mediationFigures', permission: 'mediation.read' },
   { path: '/inbox', title: 'menu.inbox', icon: 'inbox' },
 ]
 
