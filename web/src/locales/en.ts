@@ -986,6 +986,19 @@ const en: Messages<typeof zhCN> = {
       protected_other: 'Protected area',
     },
   },
+  // The operations map's layers (issue 4).
+  opsMap: {
+    layers: 'Layers',
+    cameras: 'Camera views',
+    devices: 'Devices',
+    land: 'Land-use layers',
+    noLand: 'No land-use layers imported yet',
+    legendCameras: 'Camera views',
+    cameraHeld: 'Held for review or in maintenance',
+    legendDevices: 'Devices',
+    legendLand: 'Land use',
+    protected: 'protected',
+  },
   // Peacemaker stations and three-level dispute mediation.
   mediation: {
     menu: {
@@ -1120,6 +1133,7 @@ const en: Messages<typeof zhCN> = {
       idNumber: 'ID number',
       phone: 'Mobile',
       partyMember: 'Party member or cadre',
+      partyAddress: 'Address',
       kind: 'Kind',
       leader: 'Leader',
       active: 'Active',

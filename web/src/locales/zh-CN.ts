@@ -984,6 +984,19 @@ const zhCN = {
       protected_other: '保护区',
     },
   },
+  // The operations map's layers (issue 4).
+  opsMap: {
+    layers: '图层',
+    cameras: '摄像头视域',
+    devices: '设备',
+    land: '国土资源图层',
+    noLand: '尚未导入国土资源图层',
+    legendCameras: '摄像头视域',
+    cameraHeld: '暂停立案或维护中',
+    legendDevices: '设备',
+    legendLand: '国土资源',
+    protected: '受保护',
+  },
   // Peacemaker stations (和事佬工作站) and three-level dispute mediation (三级调解).
   mediation: {
     menu: {
@@ -1118,6 +1131,7 @@ const zhCN = {
       idNumber: '身份证号',
       phone: '手机号',
       partyMember: '党员或干部',
+      partyAddress: '住址',
       kind: '类别',
       leader: '站长',
       active: '在岗',

@@ -1,10 +1,10 @@
 // Only the parts of ECharts the maps use: a geo component, boundary lines, point markers,
 // tooltips, canvas. Imported only by the map component, which is itself loaded on demand.
 import * as echarts from 'echarts/core'
-import { LinesChart, ScatterChart } from 'echarts/charts'
+import { CustomChart, LinesChart, ScatterChart } from 'echarts/charts'
 import { GeoComponent, TooltipComponent } from 'echarts/components'
 import { CanvasRenderer } from 'echarts/renderers'
 
-echarts.use([LinesChart, ScatterChart, GeoComponent, TooltipComponent, CanvasRenderer])
+echarts.use([LinesChart, ScatterChart, CustomChart, GeoComponent, TooltipComponent, CanvasRenderer])
 
 export { echarts }
