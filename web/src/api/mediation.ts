@@ -11,7 +11,7 @@ export interface Ref {
 }
 
 export interface Actor {
-  id: string
+  id: string | null
   display_name: string
 }
 
@@ -53,7 +53,7 @@ export type Card = 'none' | 'yellow' | 'red'
 export interface Photo {
   id: string
   url: string
-  thumb_url: string
+  thumb_url: string | null
 }
 
 // ---- stations ----
@@ -167,6 +167,8 @@ export interface Dispute {
   holder: string
   lead_office: Office | null
   collaborators: Office[]
+  /** Routing flags (the server's addition to the contract). */
+  flags?: string[]
   level_due_at: string | null
   follow_up_due_at: string | null
   card: Card
@@ -182,6 +184,7 @@ export interface Party {
   name: string
   side: Side
   household_id: string | null
+  address?: string | null
   id_number_masked: string | null
   phone_masked: string | null
   is_party_member_or_cadre: boolean
@@ -278,6 +281,8 @@ export interface DisputeQuery extends PageQuery {
 export interface NewParty {
   name: string
   household_id?: string | null
+  /** The server's addition to the contract: printed on the agreement. */
+  address?: string | null
   id_number?: string | null
   phone?: string | null
   is_party_member_or_cadre: boolean
@@ -328,6 +333,8 @@ export interface PrintableAgreement extends Agreement {
   facts: string
   mediators: string[]
   town: { name: string }
+  admin_village?: Ref
+  natural_village?: Ref
 }
 
 // ---- board, settings, figures ----
@@ -359,7 +366,12 @@ export interface ReceivedSettled {
 }
 
 export interface MediationFigures {
+  from?: string
+  to?: string
   received: number
+  /** The server's additions to the contract. */
+  referred?: number
+  open?: number
   resolved: number
   by_level: (ReceivedSettled & { level: Level })[]
   by_type: (ReceivedSettled & { dispute_type: DisputeType })[]
@@ -393,10 +405,10 @@ export const mediationApi = {
   activities: (stationId: string, q: ActivityQuery, signal?: AbortSignal) => http.get<Page<Activity>>(`${M}/stations/${enc(stationId)}/activities`, { ...q }, signal),
   addActivity: (stationId: string, body: NewActivity) => http.post<Activity>(`${M}/stations/${enc(stationId)}/activities`, body),
   /** A photo for an activity or an agreement (JPEG, PNG, WebP ≤ 10 MB; 415 otherwise): multipart `file`. */
-  uploadPhoto: (file: Blob, filename: string) => {
+  uploadPhoto: (file: Blob, filename: string, townId?: string) => {
     const form = new FormData()
     form.append('file', file, filename)
-    return request<Photo>(`${M}/photos`, { method: 'POST', body: form, timeoutMs: 180_000 })
+    return request<Photo>(`${M}/photos`, { method: 'POST', body: form, query: { town_id: townId }, timeoutMs: 180_000 })
   },
 
   disputes: (q: DisputeQuery, signal?: AbortSignal) => http.get<Page<Dispute>>(`${M}/disputes`, { ...q }, signal),
