@@ -1463,8 +1463,7 @@ pub struct Swept {
 }
 
 /// Look at one dispute at `now`: escalate it one level when its level's deadline passed below
-/// the town (as `system`), otherwise set its card; store when to look again. Writes an audit
-/// entry only when something changed for people (an escalation, a new card).
+/// the town (as `system`), otherwise set its card; store when to look again.
 pub async fn sweep_one(tx: &mut Tx, town_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<Swept, MediationError> {
     let now = micros(now);
     let row = lock_dispute(tx, town_id, id).await?;
@@ -1487,23 +1486,22 @@ pub async fn sweep_one(tx: &mut Tx, town_id: Uuid, id: Uuid, now: DateTime<Utc>)
         let w = act(tx, &system, town_id, id, &[DisputeCapacity::System], req, now).await?;
         return Ok(Swept { dispute: w.dispute.clone(), action: s.action, escalated: Some(w) });
     }
+    // The domain guarantees that a due sweep always changes something (a card, a notice, or
+    // the end of sweeping), so every sweep is recorded.
     let card = card_name(s.card);
-    let changed = card != row.card;
     let mut am = row.clone().into_active_model();
     am.card = Set(card.to_string());
     am.next_sweep_at = Set(s.next_sweep_at.map(micros));
     am.update(tx.db()).await?;
-    if changed || s.action != SweepAction::None {
-        tx.audit(AuditDraft {
-            actor: Actor::system("sweeper"),
-            action: format!("mediation.dispute.sweep.{}", s.action.as_str()),
-            entity_type: "dispute".into(),
-            entity_id: row.id.to_string(),
-            town_id: Some(town_id),
-            before: Some(json!({"card": row.card})),
-            after: Some(json!({"card": card})),
-        });
-    }
+    tx.audit(AuditDraft {
+        actor: Actor::system("sweeper"),
+        action: format!("mediation.dispute.sweep.{}", s.action.as_str()),
+        entity_type: "dispute".into(),
+        entity_id: row.id.to_string(),
+        town_id: Some(town_id),
+        before: Some(json!({"card": row.card})),
+        after: Some(json!({"card": card, "next_sweep_at": s.next_sweep_at})),
+    });
     let after = dispute(tx.db(), id).await?.ok_or(StoreError::NotFound)?;
     Ok(Swept { dispute: after, action: s.action, escalated: None })
 }
