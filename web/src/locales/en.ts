@@ -782,7 +782,7 @@ const en: Messages<typeof zhCN> = {
     comingText: 'Keep your phone at hand',
     callThem: 'Call',
     doneTitle: 'Your last call has been dealt with',
-    holdToTalk: 'Hold to talk (optional)',
+    holdToTalk: 'Hold to leave a voice message',
     recording: 'Recording {s} s, release to send',
     voiceSending: 'Sending the voice note…',
     voiceSent: 'Voice note sent to your grid worker',

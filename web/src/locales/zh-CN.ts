@@ -780,7 +780,7 @@ const zhCN = {
     comingText: '请保持电话畅通',
     callThem: '打电话',
     doneTitle: '上次的呼叫已处理完毕',
-    holdToTalk: '按住说话（可不说）',
+    holdToTalk: '按住说话，留言给网格员',
     recording: '正在录音 {s} 秒，松开发送',
     voiceSending: '正在发送语音…',
     voiceSent: '语音已发送给网格员',
