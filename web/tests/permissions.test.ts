@@ -22,7 +22,7 @@ describe('visibleMenu', () => {
     const all = ['regions.read', 'regions.write', 'households.read', 'households.write', 'users.read', 'users.write', 'api_tokens.manage', 'audit.read', 'cases.read', 'catalog.write']
     expect(visibleMenu(DESK_MENU, all).map((m) => m.path)).toEqual([
       '/', '/cases', '/case-map', '/supervision', '/figures', '/regions', '/households', '/users', '/api-tokens', '/audit', '/categories',
-      '/household-cards', '/alarms', '/cameras', '/devices', '/dead-letters', '/inbox',
+      '/household-cards', '/alarms', '/cameras', '/land-layers', '/devices', '/dead-letters', '/inbox',
     ])
   })
 

@@ -1012,6 +1012,31 @@ const en: Messages<typeof zhCN> = {
     legendLand: 'Land use',
     protected: 'protected',
   },
+  landLayers: {
+    title: 'Land-use layers',
+    intro: 'Import GeoJSON polygon layers (farmland protection red line, construction land, forest, water …) to draw on the case map. Cases and alarms inside a protected layer are tagged, so they can go to enforcement.',
+    import: 'Import layer',
+    name: 'Name',
+    kindLabel: 'Kind',
+    protected: 'Protected',
+    protectedHint: 'Cases and alarms inside are tagged',
+    features: 'Features',
+    file: 'GeoJSON file',
+    chooseFile: 'Choose a GeoJSON file',
+    notJson: 'The file is not valid JSON',
+    notCollection: 'The file is not a GeoJSON FeatureCollection',
+    fileSummary: '{name}: {n} features',
+    imported: 'Layer imported',
+    removeConfirm: 'Remove the layer “{name}”? Tags already on cases stay.',
+    empty: 'No land-use layers imported yet',
+    kind: {
+      farmland_red_line: 'Farmland red line',
+      construction_land: 'Construction land',
+      forest: 'Forest',
+      water: 'Water',
+      other: 'Other',
+    },
+  },
   // Peacemaker stations and three-level dispute mediation.
   mediation: {
     menu: {

@@ -1010,6 +1010,31 @@ const zhCN = {
     legendLand: '国土资源',
     protected: '受保护',
   },
+  landLayers: {
+    title: '国土资源图层',
+    intro: '导入 GeoJSON 多边形图层（永久基本农田保护红线、建设用地、林地、水域等），在事件地图上显示。位于受保护图层内的事件和报警会被自动标记，便于派给执法队。',
+    import: '导入图层',
+    name: '名称',
+    kindLabel: '类型',
+    protected: '受保护',
+    protectedHint: '受保护图层内的事件和报警会被标记',
+    features: '图斑数',
+    file: 'GeoJSON 文件',
+    chooseFile: '请选择 GeoJSON 文件',
+    notJson: '文件不是有效的 JSON',
+    notCollection: '文件不是 GeoJSON FeatureCollection',
+    fileSummary: '{name}：{n} 个要素',
+    imported: '图层已导入',
+    removeConfirm: '删除图层“{name}”？已有事件上的标记不会改变。',
+    empty: '尚未导入国土资源图层',
+    kind: {
+      farmland_red_line: '永久基本农田保护红线',
+      construction_land: '建设用地',
+      forest: '林地',
+      water: '水域',
+      other: '其他',
+    },
+  },
   // Peacemaker stations (和事佬工作站) and three-level dispute mediation (三级调解).
   mediation: {
     menu: {

@@ -175,6 +175,12 @@ const routes: RouteRecordRaw[] = [
         component: () => import('@/views/cameras/AlarmsView.vue'),
         meta: { title: 'alarms.title', permission: menuPermission('/alarms') },
       },
+      {
+        path: 'land-layers',
+        name: 'land-layers',
+        component: () => import('@/views/cameras/LandLayersView.vue'),
+        meta: { title: 'landLayers.title', permission: menuPermission('/land-layers') },
+      },
       // Mediation (矛盾调解, issue 6): peacemaker stations, the dispute register and detail, the
       // printable agreement, the six-in-one board and the figures. The server decides each row's scope.
       {

@@ -24,6 +24,7 @@ export const DESK_MENU: readonly MenuItem[] = [
   { path: '/household-cards', title: 'cards.title', icon: 'householdCards', permission: 'households.write' },
   { path: '/alarms', title: 'alarms.title', icon: 'alarms', permission: 'cases.read' },
   { path: '/cameras', title: 'cameras.title', icon: 'cameras', permission: 'cases.read' },
+  { path: '/land-layers', title: 'landLayers.title', icon: 'landLayers', permission: 'cases.read' },
   { path: '/devices', title: 'devices.title', icon: 'devices', permission: 'households.read' },
   { path: '/dead-letters', title: 'deadLetters.title', icon: 'deadLetters', permission: 'catalog.write' },
   // Mediation (矛盾调解): peacemaker stations and three-level dispute mediation.
