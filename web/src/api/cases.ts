@@ -134,6 +134,8 @@ export interface CaseDetail extends CaseSummary {
   supervisions: Supervision[]
   allowed_actions: CaseActionName[]
   capacities: Capacity[]
+  /** Issue 4: tags of the protected land-use layers the case lies in (`protected_farmland` …). */
+  tags?: string[]
 }
 
 export interface CaseQuery extends PageQuery {
