@@ -213,6 +213,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   const pl = await person(browser, false)
   const pp = pl.page
   await signIn(pp, 'pl1')
+  await expect(pp).not.toHaveURL(/\/login/)
   await pp.goto(`${baseUrl()}/mediation/board`)
   const card = pp.locator(`[data-testid=board-unassigned] [data-number="${number}"]`)
   await expect(card).toBeVisible()
@@ -241,6 +242,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   const js = await person(browser, false)
   const jp = js.page
   await signIn(jp, 'justice1')
+  await expect(jp).not.toHaveURL(/\/login/)
   await jp.goto(`${baseUrl()}/mediation/disputes/${disputeId}`)
   await expect(jp.getByTestId('dispute-number')).toHaveText(number)
   await openAction(jp, 'record_session')
@@ -296,7 +298,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   const clock = await post(jp, '/api/v1/test/clock', { advance_secs: 31 * 86_400 })
   expect(clock.status, JSON.stringify(clock.json)).toBe(200)
   await signIn(jp, 'justice1')
-  await expect(jp).not.toHaveURL(/login/)
+  await expect(jp).not.toHaveURL(/\/login/)
   await jp.goto(`${baseUrl()}/mediation/disputes/${disputeId}`)
   await openAction(jp, 'follow_up')
   await jp.locator('[data-testid=followup-holds] [data-holds=true]').click()
@@ -313,6 +315,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
 
   // ---- pl1 (signed in again after the clock moved): figures, stations ----
   await signIn(pp, 'pl1')
+  await expect(pp).not.toHaveURL(/\/login/)
   await pp.goto(`${baseUrl()}/mediation/figures`)
   await expect(pp.getByTestId('figures-resolved')).toBeVisible()
   const resolved = Number(((await pp.getByTestId('figures-resolved').textContent()) ?? '').replace(/[^\d]/g, ''))
@@ -334,6 +337,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
 
   // ---- pm01 records an activity of their station with a photo (signed in again) ----
   await signIn(mp, 'pm01')
+  await expect(mp).not.toHaveURL(/\/login/)
   const stations = await getJson<{ items: { id: string }[] }>(mp, '/api/v1/mediation/stations')
   expect(stations.items.length).toBeGreaterThan(0)
   await mp.setViewportSize({ width: 1280, height: 860 })

@@ -27,7 +27,7 @@ export function useMediationShared() {
     capacity: (v: string) => t(`mediation.capacity.${v}`),
     action: (v: string) => t(`mediation.action.${v}`),
     /** `station`, `admin_village`, `office:justice`. */
-    holder: (h: string) => (h.startsWith('office:') ? t(`mediation.office.${h.slice(7)}`) : h === 'station' || h === 'admin_village' ? t(`mediation.holder.${h}`) : h),
+    holder: (h: string) => (h.startsWith('office:') ? t(`mediation.office.${h.slice(7)}`) : h === 'station' || h === 'admin_village' || h === 'town' ? t(`mediation.holder.${h}`) : h),
   }
   return { t, locale, auth, townId, L }
 }
