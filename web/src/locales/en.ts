@@ -1147,6 +1147,7 @@ const en: Messages<typeof zhCN> = {
     holder: {
       station: 'Peacemaker station',
       admin_village: 'Admin village',
+      town: 'Town (no lead office yet)',
     },
     field: {
       number: 'Number',

@@ -1145,6 +1145,7 @@ const zhCN = {
     holder: {
       station: '和事佬工作站',
       admin_village: '行政村',
+      town: '镇（待指派牵头单位）',
     },
     field: {
       number: '编号',
