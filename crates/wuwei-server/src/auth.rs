@@ -352,15 +352,29 @@ pub async fn login(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "account_disabled"));
     }
     state.0.limiter.reset(&user_key);
+    let ttl = Duration::hours(i64::from(state.config().session_ttl_hours.clamp(1, 24 * 90)));
+    let tx = state.store().begin().await?;
+    open_session(&state, tx, &user, &headers, ip, ttl).await
+}
+
+/// Start a session for `user` inside `tx` (which may hold more of the sign-in's writes), commit,
+/// and answer with the login body and cookies. Shared by password and household-card sign-in.
+pub(crate) async fn open_session(
+    state: &AppState,
+    mut tx: wuwei_store::Tx,
+    user: &UserRow,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+    ttl: Duration,
+) -> ApiResult<Response> {
+    let now = state.now();
     let token = new_token(SESSION_PREFIX);
     let csrf = new_token("");
-    let ttl = Duration::hours(i64::from(state.config().session_ttl_hours.clamp(1, 24 * 90)));
     let expires_at = now + ttl;
-    let mut tx = state.store().begin().await?;
     accounts::insert_session(
         &mut tx,
         now,
-        &user,
+        user,
         accounts::NewSession {
             id: Uuid::now_v7(),
             token_hash: token_hash(&token),
@@ -376,7 +390,7 @@ pub async fn login(
     state.0.metrics.logins.fetch_add(1, Ordering::Relaxed);
     let rows = accounts::user_bindings(state.store().db(), user.id).await?;
     let principal = principal_of(user.id, user.username.clone(), None, &rows);
-    let me = me_of(&state, &user, &principal).await?;
+    let me = me_of(state, user, &principal).await?;
     let secure = state.config().cookie_secure;
     let mut resp =
         Json(LoginResponse { token: token.clone(), csrf_token: csrf.clone(), expires_at, user: me }).into_response();

@@ -46,6 +46,9 @@ pub struct CaseChange {
     pub place: CasePlace,
     #[serde(skip)]
     pub reporter_id: Option<Uuid>,
+    /// The household the case is about (the resident's one-click stream filters on it).
+    #[serde(skip)]
+    pub household_id: Option<Uuid>,
     pub version: i32,
     pub at: DateTime<Utc>,
 }
@@ -72,6 +75,7 @@ impl CaseChange {
                 grid_id: c.grid_id,
             },
             reporter_id: c.reporter_id,
+            household_id: c.household_id,
             version: c.version,
             at: c.updated_at,
         }
@@ -648,6 +652,7 @@ pub async fn create(
         let to = dispatchers(&tx, town_id).await?;
         notify(state, &tx, now, &row, Notice::Urgent, &to).await?;
     }
+    crate::layers::tag_new_case(state, &tx, &row, now).await?;
     tx.commit(now).await?;
     state.0.case_events.publish(CaseChange::of("created", &row));
     Ok(row)

@@ -120,6 +120,17 @@ pub fn message(code: &str, lang: Lang) -> &'static str {
         ("out_of_stock", En) => "Not enough in stock",
         ("already_returned", ZhCn) => "该兑换已退货，不能重复退货",
         ("already_returned", En) => "This redemption has been returned already",
+        // Intake (issue 4): household cards, cameras, alarm webhooks.
+        ("invalid_card", ZhCn) => "户卡无效或已作废，请联系村里重新发卡",
+        ("invalid_card", En) => "This household card is unknown or revoked; ask the village for a new one",
+        ("unknown_camera", ZhCn) => "未登记的摄像头",
+        ("unknown_camera", En) => "Unknown camera",
+        ("bad_signature", ZhCn) => "签名缺失或不正确",
+        ("bad_signature", En) => "The signature is missing or wrong",
+        ("stale_request", ZhCn) => "请求时间与服务器相差超过 5 分钟",
+        ("stale_request", En) => "The request was signed more than 5 minutes from our clock",
+        ("replayed", ZhCn) => "该请求已处理过（重放）",
+        ("replayed", En) => "This request was seen before (a replay)",
         (_, ZhCn) => "请求有误",
         (_, En) => "Bad request",
     }
@@ -234,6 +245,11 @@ mod tests {
             "duplicate",
             "payload_too_large",
             "unsupported_media_type",
+            "invalid_card",
+            "unknown_camera",
+            "bad_signature",
+            "stale_request",
+            "replayed",
             "internal",
         ] {
             assert_ne!(message(code, Lang::ZhCn), message("no-such-code", Lang::ZhCn), "{code}");

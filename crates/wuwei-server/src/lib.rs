@@ -4,7 +4,9 @@
 //! a given [`AppState`]; [`serve`] runs it until SIGTERM/SIGINT, letting requests in flight
 //! finish.
 
+pub mod alarms;
 pub mod auth;
+pub mod calls;
 pub mod caseflow;
 pub mod demo;
 mod demo_points;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod jobs;
+pub mod layers;
 pub mod locator;
 pub mod metrics;
 pub mod mqtt;
@@ -52,16 +55,40 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let import = OpenApiRouter::new()
         .routes(routes!(regions::import_regions))
+        .routes(routes!(routes::land_layers::list_layers, routes::land_layers::create_layer))
+        .routes(routes!(routes::land_layers::update_layer, routes::land_layers::delete_layer))
         .layer(DefaultBodyLimit::max(import_max_body_bytes));
     let rulebook_import = OpenApiRouter::new()
         .routes(routes!(points::export_rulebook, points::import_rulebook))
         .layer(DefaultBodyLimit::max(points::MAX_RULEBOOK_XLSX_BYTES));
+    let alarm_webhook = OpenApiRouter::new()
+        .routes(routes!(routes::cameras::receive_alarm))
+        .layer(DefaultBodyLimit::max(routes::cameras::WEBHOOK_BODY_LIMIT));
     let upload = OpenApiRouter::new()
         .routes(routes!(attachments::upload))
+        .routes(routes!(routes::one_click::voice))
         .routes(routes!(points::upload_evidence))
         .layer(DefaultBodyLimit::max(attachments::UPLOAD_BODY_LIMIT));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
+        .routes(routes!(routes::cards::card_login))
+        .routes(routes!(routes::cards::get_card, routes::cards::issue_card, routes::cards::revoke_card))
+        .routes(routes!(routes::cards::issue_sheet))
+        .routes(routes!(routes::one_click::press))
+        .routes(routes!(routes::one_click::get_current))
+        .routes(routes!(routes::one_click::stream))
+        .routes(routes!(routes::cameras::list_cameras, routes::cameras::create_camera))
+        .routes(routes!(routes::cameras::get_camera, routes::cameras::update_camera))
+        .routes(routes!(routes::cameras::rotate_secret))
+        .routes(routes!(routes::cameras::cameras_geojson))
+        .routes(routes!(routes::cameras::get_alarm_settings, routes::cameras::put_alarm_settings))
+        .routes(routes!(routes::cameras::list_alarms))
+        .routes(routes!(routes::cameras::get_alarm))
+        .routes(routes!(routes::cameras::alarm_snapshot))
+        .routes(routes!(routes::cameras::judge_alarm))
+        .routes(routes!(routes::cameras::open_case))
+        .routes(routes!(routes::land_layers::layer_geojson))
+        .merge(alarm_webhook)
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::change_password))

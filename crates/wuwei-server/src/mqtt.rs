@@ -17,23 +17,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-use wuwei_domain::access::Role;
-use wuwei_domain::case::{CaseState, UnitKind};
-use wuwei_domain::intake::device::DeviceTopic;
+use wuwei_domain::intake::device::{DeviceKind, DeviceTopic};
 use wuwei_domain::intake::mqtt::{
     self as intake, CallOrigin, DeadLetter, DropReason, Dropped, IntakeAction, KnownDevice, Lookup,
 };
-use wuwei_domain::intake::one_click::{self, LastCall, OneClickSettings, PressDisposition};
 use wuwei_domain::intake::secret::IntakeSecret;
-use wuwei_store::cases::{self, CasePlace, EventDraft, NewCase};
+use wuwei_store::cases::CasePlace;
 use wuwei_store::devices::{self, DeviceRow};
-use wuwei_store::{Actor, AuditDraft, StoreError, accounts, catalog, households, regions};
+use wuwei_store::{StoreError, households, regions};
 
-use crate::caseflow::{self, CaseChange, Notice};
+use crate::alarms::{self, Incoming};
+use crate::calls::{self, CallError, CallSite, Caller, Pressed};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -65,9 +62,13 @@ pub enum Outcome {
         case_id: Uuid,
     },
     Heartbeat,
-    /// An authenticated alarm from a sensor or camera: recorded as a sign of life, not yet
-    /// turned into a case (the camera alarm path is separate work).
+    /// An authenticated alarm from a sensor: recorded as a sign of life only.
     AlarmNotHandled,
+    /// A camera's alarm, recorded and disposed of (a case, a fold, or the review queue).
+    Alarm {
+        alarm_id: Uuid,
+        case_id: Option<Uuid>,
+    },
     /// Dropped: counted and dead-lettered.
     Dropped(DropReason),
     /// Our side failed (the database): logged; the device may send again with a new `seq`.
@@ -99,7 +100,7 @@ fn accepted_label(o: &Outcome) -> Option<&'static str> {
     match o {
         Outcome::CaseCreated { .. } | Outcome::Folded { .. } => Some("press"),
         Outcome::Heartbeat => Some("heartbeat"),
-        Outcome::AlarmNotHandled => Some("alarm"),
+        Outcome::AlarmNotHandled | Outcome::Alarm { .. } => Some("alarm"),
         Outcome::Dropped(_) | Outcome::Failed => None,
     }
 }
@@ -179,25 +180,59 @@ async fn try_handle(state: &AppState, topic: &str, payload: &[u8], now: DateTime
             tx.commit(now).await?;
             Ok(Handled::Done(Outcome::Heartbeat))
         }
-        IntakeAction::Alarm { alarm_type, .. } => {
+        IntakeAction::Alarm { alarm_type, confidence, occurred_at, .. } => {
+            // A camera device's id is its camera's code (in the same town); other devices'
+            // alarms (sensors) are signs of life only.
+            let camera = match kind {
+                DeviceKind::Camera => {
+                    match wuwei_store::cameras::camera_by_code(db, &device.code).await?.filter(|c| c.town_id == town.id)
+                    {
+                        Some(c) => Some(c),
+                        None => return Ok(drop(Dropped::Unbound)),
+                    }
+                }
+                _ => None,
+            };
             let tx = state.store().begin_unaudited().await?;
             if !devices::accept_event(&tx, &device, seq, None, now).await? {
                 return Ok(drop(replay()));
             }
             tx.commit(now).await?;
-            tracing::info!(device = %device.code, alarm = %alarm_type.as_str(), "device alarm received; alarms over MQTT do not open cases yet");
-            Ok(Handled::Done(Outcome::AlarmNotHandled))
+            let Some(cam) = camera else {
+                tracing::info!(device = %device.code, alarm = %alarm_type.as_str(), "sensor alarm received (a sign of life)");
+                return Ok(Handled::Done(Outcome::AlarmNotHandled));
+            };
+            // The seq is recorded first: a failure below loses this alarm (logged), never
+            // accepts a replay of it.
+            let received = alarms::receive(
+                state,
+                &cam,
+                Incoming {
+                    alarm_type,
+                    confidence: confidence.get(),
+                    occurred_at,
+                    event_id: None,
+                    via: "mqtt",
+                    snapshot: None,
+                },
+                now,
+            )
+            .await?;
+            Ok(Handled::Done(Outcome::Alarm { alarm_id: received.alarm.id, case_id: received.alarm.case_id }))
         }
         IntakeAction::OneClickCall { origin } => {
+            let Some(site) = call_site(state, &device, origin).await? else {
+                return Ok(drop(Dropped::Unbound));
+            };
             // A racing first press of the same household on PostgreSQL fails on the call row's
             // key; the second attempt then folds into the first's case.
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match one_click_call(state, &town, &device, origin, seq, now).await {
-                    Ok(Some(outcome)) => return Ok(Handled::Done(outcome)),
-                    Ok(None) => return Ok(drop(replay())),
-                    Err(CallError::Unbound) => return Ok(drop(Dropped::Unbound)),
+                match calls::press(state, &town, &site, Caller::Device { device: &device, seq }, now).await {
+                    Ok(Pressed::Created(row)) => return Ok(Handled::Done(Outcome::CaseCreated { case_id: row.id })),
+                    Ok(Pressed::Folded { case, .. }) => return Ok(Handled::Done(Outcome::Folded { case_id: case.id })),
+                    Ok(Pressed::SeqTaken) => return Ok(drop(replay())),
                     Err(CallError::Api(e)) => return Err(e),
                     Err(CallError::Store(StoreError::Duplicate(_))) if attempt < 2 => continue,
                     Err(CallError::Store(e)) => return Err(e.into()),
@@ -233,60 +268,14 @@ async fn record_drop(
     Outcome::Dropped(reason)
 }
 
-enum CallError {
-    Unbound,
-    Api(ApiError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for CallError {
-    fn from(e: StoreError) -> CallError {
-        CallError::Store(e)
-    }
-}
-
-impl From<ApiError> for CallError {
-    fn from(e: ApiError) -> CallError {
-        CallError::Api(e)
-    }
-}
-
-/// Where a call is for: the household's place and location, or the place-bound device's.
-struct CallSite {
-    origin_id: Uuid,
-    household_id: Option<Uuid>,
-    place: CasePlace,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    address: Option<String>,
-    who: Option<String>,
-    phone: Option<String>,
-}
-
-async fn call_site(state: &AppState, device: &DeviceRow, origin: CallOrigin) -> Result<CallSite, CallError> {
+/// Where a press from `device` is for: its household, or the place it is bound to.
+async fn call_site(state: &AppState, device: &DeviceRow, origin: CallOrigin) -> ApiResult<Option<CallSite>> {
     match origin {
-        CallOrigin::Household(hid) => {
-            let h = households::household(state.store().db(), hid)
-                .await?
-                .filter(|h| h.town_id == device.town_id)
-                .ok_or(CallError::Unbound)?;
-            Ok(CallSite {
-                origin_id: h.id,
-                household_id: Some(h.id),
-                place: CasePlace {
-                    area_id: h.area_id,
-                    admin_village_id: Some(h.admin_village_id),
-                    natural_village_id: Some(h.natural_village_id),
-                    grid_id: Some(h.grid_id),
-                },
-                lat: Some(h.lat),
-                lon: Some(h.lon),
-                address: Some(h.address.clone()),
-                who: Some(h.head_name.clone()),
-                phone: h.phone.clone(),
-            })
-        }
-        CallOrigin::Place(id) => Ok(CallSite {
+        CallOrigin::Household(hid) => Ok(households::household(state.store().db(), hid)
+            .await?
+            .filter(|h| h.town_id == device.town_id)
+            .map(|h| CallSite::of_household(&h))),
+        CallOrigin::Place(id) => Ok(Some(CallSite {
             origin_id: id,
             household_id: None,
             place: CasePlace {
@@ -300,151 +289,7 @@ async fn call_site(state: &AppState, device: &DeviceRow, origin: CallOrigin) -> 
             address: device.address.clone(),
             who: None,
             phone: None,
-        }),
-    }
-}
-
-/// A press as the household's (or place's) one-click call: an urgent case of source
-/// `one_click_call` routed to the grid, with the short accept deadline, or — within the fold
-/// window of the last press while that case is open — one more press on it (a timeline note).
-/// Everything, including recording the device's `seq`, is one transaction. `Ok(None)`: the
-/// `seq` was taken by a racing copy of the message (a replay).
-async fn one_click_call(
-    state: &AppState,
-    town: &regions::RegionRow,
-    device: &DeviceRow,
-    origin: CallOrigin,
-    seq: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<Outcome>, CallError> {
-    let settings = OneClickSettings::default();
-    let site = call_site(state, device, origin).await?;
-    let db = state.store().db();
-    let categories = catalog::categories(db, town.id).await?;
-    let Some(category) = categories.iter().find(|c| c.code == one_click::CATEGORY_CODE && c.active).cloned() else {
-        tracing::error!(town = %town.id, category = one_click::CATEGORY_CODE, "no active one-click category");
-        return Err(CallError::Api(ApiError::internal()));
-    };
-    let urgent = catalog::policy(db, town.id, category.id, one_click::PRIORITY).await?;
-    let actor = Actor::system(&format!("device {}", device.code));
-
-    let mut tx = state.store().begin().await?;
-    if !devices::accept_event(&tx, device, seq, None, now).await? {
-        return Ok(None);
-    }
-    let previous = devices::last_call(&tx, town.id, site.origin_id).await?;
-    let last = match &previous {
-        Some(p) => {
-            let open = cases::case_in_town(tx.db(), town.id, p.case_id).await?.is_some_and(|c| c.state().is_open());
-            Some(LastCall { case_id: p.case_id, last_press_at: p.last_press_at, case_open: open })
-        }
-        None => None,
-    };
-    match one_click::dispose_press(last.as_ref(), now, settings) {
-        PressDisposition::Fold { case_id } => {
-            let call = devices::record_press(&tx, previous.as_ref(), town.id, site.origin_id, case_id, now).await?;
-            cases::add_event(
-                &tx,
-                town.id,
-                case_id,
-                now,
-                EventDraft {
-                    actor: &actor,
-                    action: "note",
-                    from: None,
-                    to: None,
-                    note: Some(format!("呼叫按钮 {} 再次按下（共 {} 次）", device.code, call.press_count)),
-                    data: Some(json!({"device": device.code, "seq": seq, "press_count": call.press_count})),
-                },
-            )
-            .await?;
-            tx.audit(AuditDraft {
-                actor: actor.clone(),
-                action: "case.one_click_press".into(),
-                entity_type: "case".into(),
-                entity_id: case_id.to_string(),
-                town_id: Some(town.id),
-                before: None,
-                after: Some(json!({"device": device.code, "press_count": call.press_count})),
-            });
-            // Tell whoever has the call again: the handler once accepted, else the unit.
-            let case = cases::case_in_town(tx.db(), town.id, case_id).await?;
-            if let Some(c) = &case {
-                let mut to = match c.handler_id {
-                    Some(h) => accounts::users_by_ids(tx.db(), &[h]).await?,
-                    None => Vec::new(),
-                };
-                if to.is_empty()
-                    && let Some(unit_id) = c.unit_id
-                    && let Some(u) = catalog::unit(tx.db(), town.id, unit_id).await?
-                {
-                    to = caseflow::unit_members(tx.db(), &u).await?;
-                }
-                caseflow::notify(state, &tx, now, c, Notice::Urgent, &to).await?;
-            }
-            tx.commit(now).await?;
-            if let Some(c) = case {
-                state.0.case_events.publish(CaseChange::of("updated", &c));
-            }
-            Ok(Some(Outcome::Folded { case_id }))
-        }
-        PressDisposition::NewCase => {
-            // Whoever the routing rules name, a call goes to the household's grid first (its
-            // village committee when it has no grid, the town's default office when neither).
-            let unit = match site.place.grid_id {
-                Some(grid) => match regions::region_in_town(tx.db(), town.id, grid).await? {
-                    Some(r) => {
-                        Some(catalog::region_unit(&mut tx, now, town.id, one_click::UNIT_KIND, grid, &r.name).await?)
-                    }
-                    None => None,
-                },
-                None => None,
-            };
-            let unit = match unit {
-                Some(u) => Some(u),
-                None => caseflow::route(&mut tx, now, town.id, &categories, &category, &site.place).await?,
-            };
-            let who = site.who.clone().unwrap_or_else(|| device.name.clone());
-            let row = cases::insert_case(
-                &mut tx,
-                &actor,
-                now,
-                NewCase {
-                    id: Uuid::now_v7(),
-                    town_id: town.id,
-                    short_code: town.short_code.clone().unwrap_or_else(|| "WW".into()),
-                    category_id: category.id,
-                    priority: one_click::PRIORITY,
-                    title: format!("一键呼应：{who}").chars().take(100).collect(),
-                    description: format!("呼叫按钮 {} 按下求助，请尽快联系并上门查看。", device.code),
-                    lat: site.lat,
-                    lon: site.lon,
-                    address: site.address.clone(),
-                    household_id: site.household_id,
-                    place: site.place,
-                    source: one_click::SOURCE,
-                    reporter_id: None,
-                    reporter_name: site.who.clone(),
-                    reporter_phone: site.phone.clone(),
-                    state: CaseState::Reported,
-                    unit_id: unit.as_ref().map(|u| u.id),
-                    policy: settings.policy(urgent),
-                    possible_duplicate_of: None,
-                },
-            )
-            .await?;
-            devices::record_press(&tx, previous.as_ref(), town.id, site.origin_id, row.id, now).await?;
-            let mut to = accounts::users_with_role_in_town(tx.db(), &[Role::Dispatcher], town.id).await?;
-            if let Some(u) = &unit
-                && u.unit_kind() == Some(UnitKind::Grid)
-            {
-                to.extend(caseflow::unit_members(tx.db(), u).await?);
-            }
-            caseflow::notify(state, &tx, now, &row, Notice::Urgent, &to).await?;
-            tx.commit(now).await?;
-            state.0.case_events.publish(CaseChange::of("created", &row));
-            Ok(Some(Outcome::CaseCreated { case_id: row.id }))
-        }
+        })),
     }
 }
 

@@ -502,3 +502,8 @@ pub async fn record_press(
         }
     }
 }
+
+/// The latest one-click call of a household (or place), outside any transaction (for reading).
+pub async fn call_of(db: &impl ConnectionTrait, town_id: Uuid, origin_id: Uuid) -> Result<Option<OneClickCallRow>> {
+    Ok(one_click_call::Entity::find_by_id((town_id, origin_id)).one(db).await?)
+}

@@ -10,6 +10,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cameras;
+pub mod cards;
 pub mod cases;
 pub mod catalog;
 pub mod devices;
@@ -18,6 +20,7 @@ pub mod figures;
 pub mod history;
 pub mod households;
 pub mod idempotency;
+pub mod layers;
 pub mod lease;
 mod migration;
 pub mod notify;

@@ -88,7 +88,7 @@ pub async fn upload(
     State(state): State<AppState>,
     auth: Auth,
     IdPath(id): IdPath,
-    mut form: Multipart,
+    form: Multipart,
 ) -> ApiResult<(StatusCode, Json<UploadResult>)> {
     let c = caseflow::readable(&state, &auth.principal, id).await?;
     if caseflow::capacities(&state, &auth.principal, &c).await?.is_empty() {
@@ -97,6 +97,18 @@ pub async fn upload(
     if c.state().is_final() {
         return Err(ApiError::conflict("conflict").with_detail(format!("the case is {}", c.state)));
     }
+    attach(&state, &auth.actor(), c, form, None).await
+}
+
+/// Read field `file` of `form`, check it by content (only a `only` kind when given), store it
+/// and attach it to `c`. The caller has checked that the actor may.
+pub(crate) async fn attach(
+    state: &AppState,
+    actor: &wuwei_store::Actor,
+    c: cases::CaseRow,
+    mut form: Multipart,
+    only: Option<MediaKind>,
+) -> ApiResult<(StatusCode, Json<UploadResult>)> {
     let mut bytes = None;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         if field.name() == Some("file") {
@@ -113,6 +125,9 @@ pub async fn upload(
     .map_err(|_| ApiError::internal())?
     .map_err(media_error)?;
     let (info, thumb, bytes) = inspected;
+    if only.is_some_and(|k| k != info.kind) {
+        return Err(ApiError::field("file", Rule::NotAllowed { reason: "media_invalid" }));
+    }
     let is_photo = info.kind == MediaKind::Photo;
     if is_photo && c.photo_count >= MAX_PHOTOS_PER_CASE {
         return Err(ApiError::field("file", Rule::OutOfRange { min: 0, max: i64::from(MAX_PHOTOS_PER_CASE) }));
@@ -135,7 +150,7 @@ pub async fn upload(
     let mut tx = state.store().begin().await?;
     let row = cases::insert_attachment(
         &mut tx,
-        &auth.actor(),
+        actor,
         now,
         &c,
         NewAttachment {

@@ -156,6 +156,10 @@ pub struct CaseDetail {
     pub allowed_actions: Vec<String>,
     /// In which capacities: `reporter`, `dispatcher`, `handler`.
     pub capacities: Vec<String>,
+    /// Tags from where the case lies, e.g. `protected_farmland` (issue 4's land-use layers).
+    pub tags: Vec<String>,
+    /// Camera alarms counted on this case (folded bursts); null for cases not opened by an alarm.
+    pub alarm_count: Option<i32>,
 }
 
 /// Names for a page of cases, looked up once.
@@ -320,6 +324,8 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
         supervisions,
         allowed_actions: allowed.iter().map(|a| a.as_str().to_string()).collect(),
         capacities: capacities.iter().map(|k| k.as_str().to_string()).collect(),
+        tags: wuwei_store::layers::case_tags(state.store().db(), c.town_id, c.id).await?,
+        alarm_count: wuwei_store::cameras::alarm_count_of_case(state.store().db(), c.town_id, c.id).await?,
     })
 }
 

@@ -3,12 +3,16 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod cameras;
+pub mod cards;
 pub mod cases;
 pub mod devices;
 pub mod figures;
 pub mod households;
 pub mod inbox;
+pub mod land_layers;
 pub mod open311;
+pub mod one_click;
 pub mod ops;
 pub mod points;
 pub mod points_figures;

@@ -7,11 +7,13 @@
 mod attachments;
 mod audit;
 mod auth;
+mod cards;
 mod cases;
 mod devices;
 mod errors;
 mod figures;
 mod helpers;
+mod intake;
 mod open311;
 mod people;
 mod points;

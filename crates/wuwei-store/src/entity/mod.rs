@@ -1,14 +1,19 @@
 //! sea-orm entities: one module per table. These are storage shapes, not the domain's types;
 //! the functions in the parent modules convert between the two.
 
+pub mod alarm;
+pub mod alarm_burst;
+pub mod alarm_settings;
 pub mod api_token;
 pub mod app_user;
 pub mod attachment;
 pub mod audit_head;
 pub mod audit_log;
+pub mod camera;
 pub mod case;
 pub mod case_event;
 pub mod case_reporter;
+pub mod case_tag;
 pub mod category;
 pub mod city;
 pub mod deadline_policy;
@@ -16,8 +21,10 @@ pub mod device;
 pub mod device_dead_letter;
 pub mod handling_unit;
 pub mod household;
+pub mod household_card;
 pub mod idempotency;
 pub mod inbox;
+pub mod land_layer;
 pub mod notification;
 pub mod one_click_call;
 pub mod points_award;
