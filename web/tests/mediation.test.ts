@@ -16,6 +16,8 @@ import {
   skipsLevel,
   splitNames,
   yearToDate,
+  oneLine,
+  termClauses,
 } from '@/utils/mediation'
 
 /** 17 digits completed with their check character. */
@@ -122,5 +124,17 @@ describe('deadlines, shares and figures', () => {
     expect(o.xAxis.data).toEqual(['level.natural_village', 'level.admin_village', 'level.town'])
     expect(o.series[0]!.data).toEqual([50, 0, 3])
     expect(o.series[1]!.data).toEqual([40, 0, 2])
+  })
+})
+
+describe('texts for a server that refuses line breaks', () => {
+  it('joins lines into clauses and splits them again for the print page', () => {
+    const typed = '张三于十日内拆除围墙\n李四不再主张赔偿。\n\n双方互不侵扰'
+    const sent = oneLine(typed)
+    expect(sent).toBe('张三于十日内拆除围墙；李四不再主张赔偿。双方互不侵扰')
+    expect(sent).not.toMatch(/[\u0000-\u001f]/)
+    expect(termClauses(sent)).toEqual(['张三于十日内拆除围墙', '李四不再主张赔偿。', '双方互不侵扰'])
+    expect(termClauses('1、甲方付款。2、乙方收货。')).toEqual(['甲方付款。', '乙方收货。'])
+    expect(termClauses('一句话的协议')).toEqual(['一句话的协议'])
   })
 })

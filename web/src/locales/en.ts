@@ -1406,6 +1406,7 @@ const en: Messages<typeof zhCN> = {
       empty: 'None',
       lead: 'Lead',
       collab: 'Collaborating',
+      followUpIn: 'Follow-up in {n} days',
     },
     figures: {
       title: 'Mediation figures',

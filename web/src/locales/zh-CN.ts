@@ -1404,6 +1404,7 @@ const zhCN = {
       empty: '无',
       lead: '牵头',
       collab: '协办',
+      followUpIn: '{n} 天后回访',
     },
     figures: {
       title: '调解统计',

@@ -261,3 +261,29 @@ export function stateTag(state: string): 'info' | 'warning' | 'success' | 'dange
 export function riskTag(risk: string): 'info' | 'warning' | 'danger' {
   return risk === 'high' ? 'danger' : risk === 'medium' ? 'warning' : 'info'
 }
+
+// ---- texts ----
+
+const END_PUNCT = /[。；;，,！!？?：:、]$/
+
+/**
+ * A text typed over several lines as one line: the server refuses control characters (line
+ * breaks included) in every text field. Lines ending without punctuation are joined with "；",
+ * so clauses typed one per line stay separate clauses.
+ */
+export function oneLine(text: string): string {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/[\u0000-\u001f\u007f]/g, ' ').trim())
+    .filter(Boolean)
+    .map((l, i, all) => (i < all.length - 1 && !END_PUNCT.test(l) ? `${l}；` : l))
+    .join('')
+}
+
+/** Agreement terms as clauses for the printed list: split after "。" or "；", numbering dropped. */
+export function termClauses(terms: string): string[] {
+  return terms
+    .split(/(?<=[。；;])|\n+/)
+    .map((s) => s.trim().replace(/^[（(]?[\d一二三四五六七八九十]+[）)、.．]\s*/, '').replace(/[；;]$/, '').trim())
+    .filter((s) => s && !/^[。；;]$/.test(s))
+}
