@@ -278,11 +278,15 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   await expect(jp.getByTestId('agreement-signatures').locator('.sign')).toHaveCount(4)
   await expect(jp.getByTestId('agreement-seal')).toContainText('人民调解委员会')
   await snap(jp, 'd08-agreement-print-screen')
+  // Printed: an A4 page's width (210 mm at 96 dpi, less the margins), no menu, header or buttons.
+  await jp.setViewportSize({ width: 658, height: 980 })
   await jp.emulateMedia({ media: 'print' })
   await expect(jp.locator('.desk__aside')).toBeHidden()
+  await expect(jp.locator('.desk__header')).toBeHidden()
   await expect(jp.getByTestId('agreement-print-button')).toBeHidden()
   await snap(jp, 'd09-agreement-print')
   await jp.emulateMedia({ media: 'screen' })
+  await jp.setViewportSize({ width: 1440, height: 900 })
 
   // ---- a "holds" follow-up before it is due is refused (409 shown in the dialog) ----
   await jp.goto(`${baseUrl()}/mediation/disputes/${disputeId}`)
@@ -290,7 +294,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   await jp.locator('[data-testid=followup-holds] [data-holds=true]').click()
   await jp.getByTestId('followup-notes').fill('提前回访')
   await jp.getByTestId('action-submit').click()
-  await expect(jp.getByTestId('action-error')).toBeVisible()
+  await expect(jp.locator('.el-dialog .el-form-item__error')).toContainText('回访时间未到')
   await snap(jp, 'd10-follow-up-too-early', false)
   await jp.keyboard.press('Escape')
 

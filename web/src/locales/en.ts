@@ -1161,6 +1161,7 @@ const en: Messages<typeof zhCN> = {
       station: 'Station',
       holder: 'Held by',
       due: 'Level deadline',
+      taskDue: 'Task deadline',
       registeredAt: 'Registered',
       parties: 'Parties',
       description: 'Facts',

@@ -165,7 +165,7 @@ function bars(categories: string[], received: number[], settled: number[], l: Fi
   return {
     color: COLORS,
     tooltip: { trigger: 'axis' },
-    legend: { data: [l.received, l.settled] },
+    legend: { data: [l.received, l.settled], top: 0 },
     grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
     xAxis: horizontal ? val : cat,
     yAxis: horizontal ? { ...cat, inverse: true } : val,
@@ -193,12 +193,12 @@ export function monthLineOption(f: MediationFigures, l: FigureLabels): Record<st
   return {
     color: COLORS,
     tooltip: { trigger: 'axis' },
-    legend: { data: [l.received, l.settled] },
+    legend: { data: [l.received, l.settled], top: 0 },
     grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
     xAxis: { type: 'category', data: f.by_month.map((r) => r.month) },
     yAxis: { type: 'value', minInterval: 1 },
     series: [
-      { name: l.received, type: 'line', data: f.by_month.map((r) => r.received), smooth: true },
+      { name: l.received, type: 'bar', data: f.by_month.map((r) => r.received) },
       { name: l.settled, type: 'bar', data: f.by_month.map((r) => r.settled) },
     ],
   }
@@ -210,8 +210,8 @@ export function stationMonthlyOption(monthly: readonly MonthCount[], l: { activi
   return {
     color: COLORS,
     tooltip: { trigger: 'axis' },
-    legend: { data: [l.activities, l.people] },
-    grid: { left: 8, right: 8, top: 36, bottom: 8, containLabel: true },
+    legend: { data: [l.activities, l.people], top: 0 },
+    grid: { left: 8, right: 8, top: 60, bottom: 8, containLabel: true },
     xAxis: { type: 'category', data: rows.map((r) => r.month) },
     yAxis: [
       { type: 'value', minInterval: 1, name: l.activities },
