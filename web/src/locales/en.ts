@@ -1408,6 +1408,7 @@ const en: Messages<typeof zhCN> = {
       lead: 'Lead',
       collab: 'Collaborating',
       followUpIn: 'Follow-up in {n} days',
+      followUpOverdue: 'Follow-up {n} days late',
     },
     figures: {
       title: 'Mediation figures',

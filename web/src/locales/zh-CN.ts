@@ -1406,6 +1406,7 @@ const zhCN = {
       lead: '牵头',
       collab: '协办',
       followUpIn: '{n} 天后回访',
+      followUpOverdue: '回访超期 {n} 天',
     },
     figures: {
       title: '调解统计',
