@@ -120,7 +120,7 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   // First load: light, and none of the big libraries.
   await pp.waitForLoadState('networkidle')
   const total = loaded.reduce((s, r) => s + r.bytes, 0)
-  console.info(`/m/call loaded ${loaded.length} JS/CSS files, ${(total / 1024).toFixed(1)} KB on the wire`)
+  console.info(`/m/call loaded ${loaded.length} JS/CSS files, ${(total / 1024).toFixed(1)} KB on the wire:\n  ${loaded.map((r) => `${new URL(r.url).pathname} ${r.bytes}`).join('\n  ')}`)
   expect(loaded.length).toBeGreaterThan(2)
   expect(total).toBeGreaterThan(20 * 1024)
   expect(total).toBeLessThan(BUDGET_BYTES)
@@ -149,13 +149,14 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   await expect(pp.getByTestId('call-status')).toContainText('已呼叫 2 次')
   await expect(rows.filter({ has: dp.locator(`[data-number="${call.number}"]`) })).toHaveCount(1)
 
-  // ---- the dispatcher accepts: the phone shows who is coming, live ----
+  // ---- the dispatcher accepts: the phone says so at once, live ----
   await row.click()
   const drawer = dp.locator('.case-drawer')
   await expect(drawer.getByTestId('case-number')).toHaveText(call.number)
   await drawer.locator('[data-testid=case-actions] [data-action=accept]').click()
   await expect(drawer.getByTestId('case-state')).toHaveText('受理')
   await expect(pp.getByTestId('call-page')).toHaveAttribute('data-phase', 'coming')
+  // Who is coming: the grid worker of the unit the call is routed to.
   const accepted = await current(pp.request)
   expect(accepted.responder).not.toBeNull()
   await expect(pp.getByTestId('call-responder')).toHaveText(`${accepted.responder!.display_name} 正在赶来`)
@@ -167,6 +168,29 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   await expectNoSidewaysScroll(pp)
   await snap(pp, 'o07-call-coming', false)
 
+  // ---- dispatched to the household's grid; its worker sets off: the phone names them ----
+  await drawer.locator('[data-testid=case-actions] [data-action=dispatch]').click()
+  const dialog = dp.locator('.act-dialog')
+  await expect(dialog).toBeVisible()
+  await expect(dp.locator('.act-dialog [data-testid=act-unit]')).toContainText('陈家庄第一网格')
+  await dp.locator('.act-dialog [data-testid=act-submit]').click()
+  await expect(dialog).toBeHidden()
+  await expect(drawer.getByTestId('case-state')).toHaveText('分拨')
+  const worker = await person(browser, true)
+  const wp = worker.page
+  await signIn(wp, 'gw01')
+  await expect(wp).toHaveURL(`${baseUrl()}/m/`)
+  const gw01 = (await (await wp.request.get(`${baseUrl()}/api/v1/me`)).json()) as { display_name: string; phone: string | null }
+  await wp.goto(`${baseUrl()}/m/cases/${call.case_id}?from=tasks`)
+  await expect(wp.getByTestId('m-case-state')).toHaveText('分拨')
+  await wp.locator('[data-testid=m-case-actions] [data-action=start]').click()
+  await expect(wp.getByTestId('m-case-state')).toHaveText('处置')
+  // The one on the way is the grid worker who set off; the phone still names them.
+  await expect(pp.getByTestId('call-responder')).toHaveText(`${gw01.display_name} 正在赶来`)
+  expect((await current(pp.request)).responder?.display_name).toBe(gw01.display_name)
+  if (gw01.phone) await expect(pp.getByTestId('call-phone')).toHaveAttribute('href', `tel:${gw01.phone.replace(/[^0-9+]/g, '')}`)
+  await snap(pp, 'o08-call-started', false)
+
   // ---- the card is revoked: scanning it again says so ----
   const revoke = await ap.request.delete(`${baseUrl()}/api/v1/households/${card.household_id}/card`, { headers: await csrf(admin.context) })
   expect(revoke.status()).toBe(204)
@@ -174,7 +198,7 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   await other.page.goto(`${baseUrl()}${card.link}`)
   await expect(other.page.getByTestId('call-card-invalid')).toContainText('这张户卡已失效')
   await expect(other.page.getByTestId('call-card-invalid')).toContainText('领取新的户卡')
-  await snap(other.page, 'o08-call-card-revoked', false)
+  await snap(other.page, 'o09-call-card-revoked', false)
   // The phone signed in with it is signed out too.
   expect((await pp.request.get(`${baseUrl()}/api/v1/me`)).status()).toBe(401)
 
@@ -182,7 +206,7 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   const nobody = await person(browser, true)
   await nobody.page.goto(`${baseUrl()}/m/call`)
   await expect(nobody.page.getByTestId('call-need-card')).toContainText('户卡')
-  await snap(nobody.page, 'o09-call-need-card', false)
+  await snap(nobody.page, 'o09b-call-need-card', false)
 
   // English.
   await other.page.getByRole('button', { name: 'English' }).click()
@@ -191,7 +215,8 @@ test('card sign-in, one press, the dispatcher sees it live and accepts, the phon
   expect(admin.errors).toEqual([])
   expect(desk.errors).toEqual([])
   expect(phone.errors).toEqual([])
-  await Promise.all([admin, desk, phone, other, nobody].map((p) => p.context.close()))
+  expect(worker.errors).toEqual([])
+  await Promise.all([admin, desk, phone, worker, other, nobody].map((p) => p.context.close()))
 })
 
 test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map layers', async ({ page }) => {
@@ -208,7 +233,7 @@ test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map l
   await snap(page, 'o10-devices')
   await page.getByTestId('device-create').click()
   const dialog = page.locator('.el-dialog:visible')
-  await dialog.getByTestId('device-code').locator('input').fill(code)
+  await dialog.getByTestId('device-code').fill(code)
   await dialog.getByTestId('device-household').click()
   await page.keyboard.type('1')
   const option = page.locator('.el-select-dropdown__item:visible').first()
@@ -218,7 +243,7 @@ test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map l
   await dialog.getByTestId('device-save').click()
   const secret = page.getByTestId('secret-value')
   await expect(secret).toHaveValue(/^[0-9a-f]{64}$/)
-  await expect(page.locator('.el-dialog:visible')).toContainText(`/devices/${code}/events`)
+  await expect(page.locator('.el-dialog', { has: secret })).toContainText(`/devices/${code}/events`)
   await snap(page, 'o12-device-secret')
   await page.getByTestId('secret-done').click()
   await expect(secret).toBeHidden()
@@ -242,8 +267,8 @@ test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map l
   const feature = ((await (await page.request.get(`${baseUrl()}/api/v1/towns/${town.home_town_id}/cameras.geojson`)).json()) as { features: { properties: { lat: number; lon: number } }[] }).features[0]!
   await page.getByTestId('camera-create').click()
   const cam = page.locator('.el-dialog:visible')
-  await cam.getByTestId('camera-code').locator('input').fill(`E2E-${Date.now().toString(36)}`)
-  await cam.getByTestId('camera-name').locator('input').fill('村口东侧')
+  await cam.getByTestId('camera-code').fill(`E2E-${Date.now().toString(36)}`)
+  await cam.getByTestId('camera-name').fill('村口东侧')
   const numbers = cam.locator('.el-input-number input')
   await numbers.nth(0).fill(String(feature.properties.lat))
   await numbers.nth(1).fill(String(feature.properties.lon))
