@@ -257,26 +257,33 @@ test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map l
   await expect(page.locator('[data-testid=dead-letters-table] .el-loading-mask')).toHaveCount(0)
   await snap(page, 'o13-dead-letters')
 
-  // Cameras: the demo town's, with their false-alarm rates; register one, secret once.
+  // Cameras: register one at a household's place (inside the town), its secret shown once;
+  // it is listed with its view and false-alarm rate.
   await page.locator('.desk__menu').getByText('摄像头管理').click()
   await expect(page).toHaveURL(/\/cameras$/)
   await expect(page.locator('[data-testid=cameras-table] .el-loading-mask')).toHaveCount(0)
-  await expect(page.locator('[data-testid=cameras-table] .el-table__body-wrapper tbody tr').first()).toBeVisible()
   await snap(page, 'o14-cameras')
-  const town = (await (await page.request.get(`${baseUrl()}/api/v1/me`)).json()) as { home_town_id: string }
-  const feature = ((await (await page.request.get(`${baseUrl()}/api/v1/towns/${town.home_town_id}/cameras.geojson`)).json()) as { features: { properties: { lat: number; lon: number } }[] }).features[0]!
+  const home = ((await (await page.request.get(`${baseUrl()}/api/v1/households`, { params: { page_size: 1 } })).json()) as { items: { lat: number; lon: number }[] }).items[0]!
+  const camCode = `E2E-${Date.now().toString(36)}`
   await page.getByTestId('camera-create').click()
   const cam = page.locator('.el-dialog:visible')
-  await cam.getByTestId('camera-code').fill(`E2E-${Date.now().toString(36)}`)
+  await cam.getByTestId('camera-code').fill(camCode)
   await cam.getByTestId('camera-name').fill('村口东侧')
   const numbers = cam.locator('.el-input-number input')
-  await numbers.nth(0).fill(String(feature.properties.lat))
-  await numbers.nth(1).fill(String(feature.properties.lon))
+  await numbers.nth(0).fill(String(home.lat))
+  await numbers.nth(1).fill(String(home.lon))
   await numbers.nth(2).fill('45')
+  await numbers.nth(4).fill('800')
+  await snap(page, 'o15-camera-create')
   await cam.getByTestId('camera-save').click()
   await expect(page.getByTestId('secret-value')).toHaveValue(/^[0-9a-f]{64}$/)
   await snap(page, 'o15-camera-secret')
   await page.getByTestId('secret-done').click()
+  const camRow = page.locator('[data-testid=cameras-table] .el-table__body-wrapper tbody tr', { hasText: camCode })
+  await expect(camRow).toHaveCount(1)
+  await expect(camRow).toContainText('朝向 45°')
+  await expect(camRow).toContainText('未满 10 条')
+  await snap(page, 'o15-cameras-listed')
 
   // The alarm review queue.
   await page.locator('.desk__menu').getByText('报警审核').click()
