@@ -282,7 +282,7 @@ test('desk pages of issue 4: devices, dead letters, cameras, alarm review, map l
   const camRow = page.locator('[data-testid=cameras-table] .el-table__body-wrapper tbody tr', { hasText: camCode })
   await expect(camRow).toHaveCount(1)
   await expect(camRow).toContainText('朝向 45°')
-  await expect(camRow).toContainText('未满 10 条')
+  await expect(camRow).toContainText('样本不足')
   await snap(page, 'o15-cameras-listed')
 
   // The alarm review queue.

@@ -929,7 +929,7 @@ const en: Messages<typeof zhCN> = {
     liveView: 'Live view',
     open: 'Open',
     falseRate: 'False alarms',
-    rateUnknown: 'Under 10 judged ({judged})',
+    rateUnknown: 'Too few judged',
     counts: '{alarms} alarms · {judged} judged · {wrong} false',
     held: 'Held for review',
     empty: 'No cameras',

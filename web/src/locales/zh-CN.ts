@@ -927,7 +927,7 @@ const zhCN = {
     liveView: '实时画面',
     open: '打开',
     falseRate: '误报率',
-    rateUnknown: '未满 10 条（已判 {judged}）',
+    rateUnknown: '样本不足',
     counts: '报警 {alarms} · 已判 {judged} · 误报 {wrong}',
     held: '暂停立案',
     empty: '没有摄像头',
