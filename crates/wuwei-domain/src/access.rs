@@ -363,7 +363,9 @@ impl Role {
             Peacemaker => {
                 &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, PointsPropose, MediationRead]
             }
-            AreaChief | LiaisonCadre => &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, MediationRead],
+            AreaChief | LiaisonCadre => {
+                &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, PointsRead, MediationRead]
+            }
             // Political-legal coordinates mediation: it keeps the deadlines and routing rules.
             PoliticalLegal => {
                 &[RegionsRead, HouseholdsRead, CasesRead, CasesReport, CasesSupervise, MediationRead, MediationManage]

@@ -47,7 +47,8 @@ impl Rng {
     }
 }
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马", "朱", "胡", "郭", "高"];
+const SURNAMES: &[&str] =
+    &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马", "朱", "胡", "郭", "高"];
 const GIVEN: &[&str] =
     &["建国", "秀英", "桂兰", "志强", "玉梅", "德福", "春生", "淑珍", "海涛", "红霞", "长青", "凤英", "国庆", "丽娟"];
 
@@ -118,7 +119,11 @@ pub(crate) async fn load(
     for nv in &demo.natural_villages {
         let Some((_, id, anc)) = ids.get(&nv.key) else { continue };
         let Some(av) = anc.admin_village_id else { continue };
-        seeds.push(StationSeed { admin_village_id: av, natural_village_id: *id, name: format!("{}和事佬工作站", nv.name) });
+        seeds.push(StationSeed {
+            admin_village_id: av,
+            natural_village_id: *id,
+            name: format!("{}和事佬工作站", nv.name),
+        });
     }
     store::ensure_stations(tx, &system, town_id, &seeds, now).await?;
 
@@ -240,7 +245,12 @@ async fn disputes(
 ) -> Result<usize, DemoError> {
     let pl = actor(tx, "pl1").await?.unwrap_or_else(|| Actor::system("demo"));
     let mut offices: HashMap<Office, Actor> = HashMap::new();
-    for (o, u) in [(Office::Justice, "justice1"), (Office::Police, "police1"), (Office::Petitions, "petitions1"), (Office::Discipline, "disc1")] {
+    for (o, u) in [
+        (Office::Justice, "justice1"),
+        (Office::Police, "police1"),
+        (Office::Petitions, "petitions1"),
+        (Office::Discipline, "disc1"),
+    ] {
         if let Some(a) = actor(tx, u).await? {
             offices.insert(o, a);
         }
@@ -265,7 +275,13 @@ async fn disputes(
             94..=96 => Plan::Referred,
             _ => Plan::Withdrawn,
         };
-        let risk = if rng.chance(0.05) { RiskLevel::High } else if rng.chance(0.12) { RiskLevel::Medium } else { RiskLevel::Low };
+        let risk = if rng.chance(0.05) {
+            RiskLevel::High
+        } else if rng.chance(0.12) {
+            RiskLevel::Medium
+        } else {
+            RiskLevel::Low
+        };
         let parties: Vec<StoredParty> = ["applicant", "respondent"]
             .iter()
             .map(|side| StoredParty {
@@ -312,8 +328,12 @@ async fn disputes(
         let id = w.dispute.id;
         made += 1;
         let mut t = t0 + Duration::hours(20 + rng.below(60) as i64);
-        let act = |action: DisputeAction, input: DisputeInput, session: Option<SessionRecord>| {
-            ActRequest { action, version: None, input, session, tasks: Vec::new() }
+        let act = |action: DisputeAction, input: DisputeInput, session: Option<SessionRecord>| ActRequest {
+            action,
+            version: None,
+            input,
+            session,
+            tasks: Vec::new(),
         };
         let record = |place: &str, mediators: Vec<String>, agreed: bool| SessionRecord {
             held_at: None,
@@ -325,78 +345,204 @@ async fn disputes(
         let station_names: Vec<String> = v.members.iter().map(|a| a.name.clone()).collect();
         if plan == Plan::Open {
             if rng.chance(0.5) && t < now {
-                let input = DisputeInput { session: Some(session(SessionOutcome::Adjourned, "双方情绪激动，约定三日后再调。", None)), ..Default::default() };
-                store::act(tx, &member, town_id, id, &[DisputeCapacity::StationMember], act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), false))), t)
-                    .await
-                    .map_err(demo_err)?;
+                let input = DisputeInput {
+                    session: Some(session(SessionOutcome::Adjourned, "双方情绪激动，约定三日后再调。", None)),
+                    ..Default::default()
+                };
+                store::act(
+                    tx,
+                    &member,
+                    town_id,
+                    id,
+                    &[DisputeCapacity::StationMember],
+                    act(
+                        DisputeAction::RecordSession,
+                        input,
+                        Some(record("和事佬工作站", station_names.clone(), false)),
+                    ),
+                    t,
+                )
+                .await
+                .map_err(demo_err)?;
             }
             continue;
         }
         if plan == Plan::Withdrawn {
-            let input = DisputeInput { reason: Some("双方自行和解，申请人撤回调解申请。".into()), ..Default::default() };
-            store::act(tx, &member, town_id, id, &[DisputeCapacity::StationMember], act(DisputeAction::Close, input, None), t)
-                .await
-                .map_err(demo_err)?;
+            let input = DisputeInput {
+                reason: Some("双方自行和解，申请人撤回调解申请。".into()),
+                ..Default::default()
+            };
+            store::act(
+                tx,
+                &member,
+                town_id,
+                id,
+                &[DisputeCapacity::StationMember],
+                act(DisputeAction::Close, input, None),
+                t,
+            )
+            .await
+            .map_err(demo_err)?;
             continue;
         }
         let terms = (rng.pick(TERMS).to_string(), 2u32);
         // The natural village.
         if rng.chance(0.3) {
-            let input = DisputeInput { session: Some(session(SessionOutcome::Partly, "部分事项达成一致，其余待进一步核实。", None)), ..Default::default() };
-            store::act(tx, &member, town_id, id, &[DisputeCapacity::StationMember], act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), false))), t)
-                .await
-                .map_err(demo_err)?;
+            let input = DisputeInput {
+                session: Some(session(SessionOutcome::Partly, "部分事项达成一致，其余待进一步核实。", None)),
+                ..Default::default()
+            };
+            store::act(
+                tx,
+                &member,
+                town_id,
+                id,
+                &[DisputeCapacity::StationMember],
+                act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), false))),
+                t,
+            )
+            .await
+            .map_err(demo_err)?;
             t += Duration::hours(24 + rng.below(48) as i64);
         }
         let settled_at = if plan == Plan::SettleInVillage {
-            let input = DisputeInput { session: Some(session(SessionOutcome::Agreed, "经和事佬耐心劝说，双方达成调解协议。", Some(terms.clone()))), ..Default::default() };
-            store::act(tx, &member, town_id, id, &[DisputeCapacity::StationMember], act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), true))), t)
-                .await
-                .map_err(demo_err)?;
+            let input = DisputeInput {
+                session: Some(session(
+                    SessionOutcome::Agreed,
+                    "经和事佬耐心劝说，双方达成调解协议。",
+                    Some(terms.clone()),
+                )),
+                ..Default::default()
+            };
+            store::act(
+                tx,
+                &member,
+                town_id,
+                id,
+                &[DisputeCapacity::StationMember],
+                act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), true))),
+                t,
+            )
+            .await
+            .map_err(demo_err)?;
             Some((t, member.clone(), DisputeCapacity::StationMember))
         } else {
-            let input = DisputeInput { session: Some(session(SessionOutcome::Failed, "双方分歧较大，村级调解未果，上交行政村。", None)), ..Default::default() };
-            store::act(tx, &member, town_id, id, &[DisputeCapacity::StationMember], act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), false))), t)
-                .await
-                .map_err(demo_err)?;
+            let input = DisputeInput {
+                session: Some(session(SessionOutcome::Failed, "双方分歧较大，村级调解未果，上交行政村。", None)),
+                ..Default::default()
+            };
+            store::act(
+                tx,
+                &member,
+                town_id,
+                id,
+                &[DisputeCapacity::StationMember],
+                act(DisputeAction::RecordSession, input, Some(record("和事佬工作站", station_names.clone(), false))),
+                t,
+            )
+            .await
+            .map_err(demo_err)?;
             t += Duration::hours(24 + rng.below(72) as i64);
             let secretary = v.secretary.clone().unwrap_or_else(|| Actor::system("demo"));
             let mediators = vec![secretary.name.clone(), "包村干部".into()];
             if plan == Plan::SettleInAdminVillage {
-                let input = DisputeInput { session: Some(session(SessionOutcome::Agreed, "村党支部书记牵头，党员代表参与，双方达成一致。", Some(terms.clone()))), ..Default::default() };
-                store::act(tx, &secretary, town_id, id, &[DisputeCapacity::VillageSecretary], act(DisputeAction::RecordSession, input, Some(record("村委会调解室", mediators, true))), t)
-                    .await
-                    .map_err(demo_err)?;
+                let input = DisputeInput {
+                    session: Some(session(
+                        SessionOutcome::Agreed,
+                        "村党支部书记牵头，党员代表参与，双方达成一致。",
+                        Some(terms.clone()),
+                    )),
+                    ..Default::default()
+                };
+                store::act(
+                    tx,
+                    &secretary,
+                    town_id,
+                    id,
+                    &[DisputeCapacity::VillageSecretary],
+                    act(DisputeAction::RecordSession, input, Some(record("村委会调解室", mediators, true))),
+                    t,
+                )
+                .await
+                .map_err(demo_err)?;
                 Some((t, secretary, DisputeCapacity::VillageSecretary))
             } else {
-                let input = DisputeInput { session: Some(session(SessionOutcome::Failed, "涉及金额较大，双方各执一词，提交镇六位一体联合调处。", None)), ..Default::default() };
-                store::act(tx, &secretary, town_id, id, &[DisputeCapacity::VillageSecretary], act(DisputeAction::RecordSession, input, Some(record("村委会调解室", mediators, false))), t)
-                    .await
-                    .map_err(demo_err)?;
+                let input = DisputeInput {
+                    session: Some(session(
+                        SessionOutcome::Failed,
+                        "涉及金额较大，双方各执一词，提交镇六位一体联合调处。",
+                        None,
+                    )),
+                    ..Default::default()
+                };
+                store::act(
+                    tx,
+                    &secretary,
+                    town_id,
+                    id,
+                    &[DisputeCapacity::VillageSecretary],
+                    act(DisputeAction::RecordSession, input, Some(record("村委会调解室", mediators, false))),
+                    t,
+                )
+                .await
+                .map_err(demo_err)?;
                 t += Duration::hours(4 + rng.below(24) as i64);
                 let violent = w.dispute.flags().contains(&RoutingFlag::Violence);
                 let collaborators = if violent { vec![Office::Police] } else { Vec::new() };
                 let input = DisputeInput { lead: Some(Office::Justice), collaborators, ..Default::default() };
                 let mut req = act(DisputeAction::Assign, input, None);
-                req.tasks = vec![store::TaskDraft { office: Office::Justice, task: "牵头组织联合调处".into(), due_at: None }];
+                req.tasks =
+                    vec![store::TaskDraft {
+                        office: Office::Justice, task: "牵头组织联合调处".into(), due_at: None
+                    }];
                 if violent {
-                    req.tasks.push(store::TaskDraft { office: Office::Police, task: "排查风险，防止矛盾激化".into(), due_at: None });
+                    req.tasks.push(store::TaskDraft {
+                        office: Office::Police,
+                        task: "排查风险，防止矛盾激化".into(),
+                        due_at: None,
+                    });
                 }
                 store::act(tx, &pl, town_id, id, &[DisputeCapacity::PoliticalLegal], req, t).await.map_err(demo_err)?;
                 t += Duration::hours(24 + rng.below(120) as i64);
                 let justice = offices.get(&Office::Justice).cloned().unwrap_or_else(|| Actor::system("demo"));
                 let mediators = vec![justice.name.clone(), "镇法律顾问".into()];
                 if plan == Plan::SettleInTown {
-                    let input = DisputeInput { session: Some(session(SessionOutcome::Agreed, "司法所牵头，派出所配合，依法依规调处，双方签订协议。", Some(terms.clone()))), ..Default::default() };
-                    store::act(tx, &justice, town_id, id, &[DisputeCapacity::LeadOffice], act(DisputeAction::RecordSession, input, Some(record("镇综治中心调解室", mediators, true))), t)
-                        .await
-                        .map_err(demo_err)?;
+                    let input = DisputeInput {
+                        session: Some(session(
+                            SessionOutcome::Agreed,
+                            "司法所牵头，派出所配合，依法依规调处，双方签订协议。",
+                            Some(terms.clone()),
+                        )),
+                        ..Default::default()
+                    };
+                    store::act(
+                        tx,
+                        &justice,
+                        town_id,
+                        id,
+                        &[DisputeCapacity::LeadOffice],
+                        act(DisputeAction::RecordSession, input, Some(record("镇综治中心调解室", mediators, true))),
+                        t,
+                    )
+                    .await
+                    .map_err(demo_err)?;
                     Some((t, justice, DisputeCapacity::LeadOffice))
                 } else {
-                    let input = DisputeInput { session: Some(session(SessionOutcome::Failed, "调解不成，引导当事人通过诉讼途径解决。", None)), ..Default::default() };
-                    store::act(tx, &justice, town_id, id, &[DisputeCapacity::LeadOffice], act(DisputeAction::RecordSession, input, Some(record("镇综治中心调解室", mediators, false))), t)
-                        .await
-                        .map_err(demo_err)?;
+                    let input = DisputeInput {
+                        session: Some(session(SessionOutcome::Failed, "调解不成，引导当事人通过诉讼途径解决。", None)),
+                        ..Default::default()
+                    };
+                    store::act(
+                        tx,
+                        &justice,
+                        town_id,
+                        id,
+                        &[DisputeCapacity::LeadOffice],
+                        act(DisputeAction::RecordSession, input, Some(record("镇综治中心调解室", mediators, false))),
+                        t,
+                    )
+                    .await
+                    .map_err(demo_err)?;
                     None
                 }
             }
@@ -406,14 +552,31 @@ async fn disputes(
             let visit = agreed_at + Duration::days(30) + Duration::hours(rng.below(96) as i64);
             if visit < now {
                 let holds = rng.chance(0.93);
-                let notes = if holds { "回访双方，协议已履行，关系缓和。" } else { "回访发现一方未按约定履行，重新调解。" };
+                let notes = if holds {
+                    "回访双方，协议已履行，关系缓和。"
+                } else {
+                    "回访发现一方未按约定履行，重新调解。"
+                };
                 let input = DisputeInput { holds: Some(holds), notes: Some(notes.into()), ..Default::default() };
-                store::act(tx, &who, town_id, id, &[cap], act(DisputeAction::FollowUp, input, None), visit).await.map_err(demo_err)?;
+                store::act(tx, &who, town_id, id, &[cap], act(DisputeAction::FollowUp, input, None), visit)
+                    .await
+                    .map_err(demo_err)?;
                 if !holds && visit + Duration::days(3) < now {
-                    let input = DisputeInput { session: Some(session(SessionOutcome::Agreed, "再次调解，双方重新确认履行期限。", Some(terms))), ..Default::default() };
-                    store::act(tx, &who, town_id, id, &[cap], act(DisputeAction::RecordSession, input, Some(record("调解室", vec![who.name.clone()], true))), visit + Duration::days(3))
-                        .await
-                        .map_err(demo_err)?;
+                    let input = DisputeInput {
+                        session: Some(session(SessionOutcome::Agreed, "再次调解，双方重新确认履行期限。", Some(terms))),
+                        ..Default::default()
+                    };
+                    store::act(
+                        tx,
+                        &who,
+                        town_id,
+                        id,
+                        &[cap],
+                        act(DisputeAction::RecordSession, input, Some(record("调解室", vec![who.name.clone()], true))),
+                        visit + Duration::days(3),
+                    )
+                    .await
+                    .map_err(demo_err)?;
                 }
             }
         }

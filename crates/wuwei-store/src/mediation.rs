@@ -120,8 +120,8 @@ pub async fn settings(db: &impl ConnectionTrait, town_id: Uuid) -> Result<Settin
     let Some(row) = mediation_settings::Entity::find_by_id(town_id).one(db).await? else {
         return Ok(Settings::default());
     };
-    let policy = serde_json::from_str(&row.policy)
-        .map_err(|e| invariant(format!("mediation policy of town {town_id}: {e}")))?;
+    let policy =
+        serde_json::from_str(&row.policy).map_err(|e| invariant(format!("mediation policy of town {town_id}: {e}")))?;
     let rules = serde_json::from_str(&row.routing_rules)
         .map_err(|e| invariant(format!("mediation routing rules of town {town_id}: {e}")))?;
     let fallback =
@@ -270,12 +270,7 @@ pub async fn stations(
     }
     let q = peacemaker_station::Entity::find().filter(cond);
     let total = q.clone().count(db).await?;
-    let rows = q
-        .order_by_asc(peacemaker_station::Column::NaturalVillageId)
-        .offset(offset)
-        .limit(limit)
-        .all(db)
-        .await?;
+    let rows = q.order_by_asc(peacemaker_station::Column::NaturalVillageId).offset(offset).limit(limit).all(db).await?;
     Ok((rows, total))
 }
 
@@ -416,7 +411,9 @@ pub async fn insert_member(
         entity_id: row.id.to_string(),
         town_id: Some(row.town_id),
         before: None,
-        after: Some(json!({"station_id": row.station_id, "name": row.name, "kind": row.kind, "is_leader": row.is_leader})),
+        after: Some(
+            json!({"station_id": row.station_id, "name": row.name, "kind": row.kind, "is_leader": row.is_leader}),
+        ),
     });
     Ok(row)
 }
@@ -1097,10 +1094,9 @@ pub async fn act(
             }
         }
         DisputeAction::FollowUp => {
-            let agreement = last_agreement(tx, &row).await?.ok_or_else(|| invariant(format!(
-                "dispute {} is {} without an agreement",
-                row.id, row.state
-            )))?;
+            let agreement = last_agreement(tx, &row)
+                .await?
+                .ok_or_else(|| invariant(format!("dispute {} is {} without an agreement", row.id, row.state)))?;
             dispute_follow_up::Entity::insert(dispute_follow_up::ActiveModel {
                 town_id: Set(town_id),
                 id: Set(Uuid::now_v7()),
@@ -1242,8 +1238,7 @@ pub async fn report_task(
     let task = tasks(tx.db(), &row).await?.into_iter().find(|t| t.id == task_id).ok_or(MediationError::UnknownTask)?;
     let office = Office::parse(&task.office).ok_or_else(|| invariant(format!("task {} office", task.id)))?;
     let role = TaskRole::parse(&task.role).ok_or_else(|| invariant(format!("task {} role", task.id)))?;
-    let joint =
-        JointTask { office, role, task: task.task.clone(), assigned_at: task.assigned_at, due_at: task.due_at };
+    let joint = JointTask { office, role, task: task.task.clone(), assigned_at: task.assigned_at, due_at: task.due_at };
     if !six_in_one::may_act_on_task(&joint, caller_offices) {
         return Err(MediationError::NotYourTask);
     }

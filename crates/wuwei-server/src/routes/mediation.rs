@@ -73,7 +73,8 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> ApiResult<String> {
 }
 
 fn parse_named<T>(field: &str, raw: &str, parse: fn(&str) -> Option<T>, all: &[&'static str]) -> ApiResult<T> {
-    parse(raw).ok_or_else(|| ApiError::field(field, Rule::OneOf { allowed: all.iter().map(|s| s.to_string()).collect() }))
+    parse(raw)
+        .ok_or_else(|| ApiError::field(field, Rule::OneOf { allowed: all.iter().map(|s| s.to_string()).collect() }))
 }
 
 fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -340,7 +341,8 @@ pub async fn capacities(state: &AppState, auth: &Auth, d: &DisputeRow) -> ApiRes
         let place = &b.scope.place;
         match b.role {
             Role::Peacemaker
-                if (b.scope.level == Level::NaturalVillage && place.natural_village_id == Some(d.natural_village_id))
+                if (b.scope.level == Level::NaturalVillage
+                    && place.natural_village_id == Some(d.natural_village_id))
                     || (b.scope.level == Level::AdminVillage && place.admin_village_id == Some(d.admin_village_id)) =>
             {
                 add(DisputeCapacity::StationMember)
@@ -517,7 +519,11 @@ async fn detail(state: &AppState, d: DisputeRow, caps: &[DisputeCapacity]) -> Ap
     }
     let route_suggestion = if level == MediationLevel::Town && state_now.is_open() {
         let settings = store::settings(db, d.town_id).await?;
-        let a = six_in_one::route(&RouteFacts { flags: d.flags(), risk: Some(d.risk()?) }, &settings.rules, settings.fallback);
+        let a = six_in_one::route(
+            &RouteFacts { flags: d.flags(), risk: Some(d.risk()?) },
+            &settings.rules,
+            settings.fallback,
+        );
         Some(RouteSuggestionDto {
             lead: a.lead.as_str().to_string(),
             collaborators: a.collaborators.iter().map(|o| o.as_str().to_string()).collect(),
@@ -609,7 +615,9 @@ fn refusal_error(r: Refusal) -> ApiError {
             "required" => ApiError::field(field, Rule::Required),
             other => ApiError::field(field, Rule::NotAllowed { reason: other }),
         },
-        Refusal::DeadlineNotPassed { due_at } => ApiError::conflict("deadline_not_passed").with_detail(due_at.to_rfc3339()),
+        Refusal::DeadlineNotPassed { due_at } => {
+            ApiError::conflict("deadline_not_passed").with_detail(due_at.to_rfc3339())
+        }
         Refusal::FollowUpNotDue { due_at } => ApiError::conflict("follow_up_not_due").with_detail(due_at.to_rfc3339()),
     }
 }
@@ -617,7 +625,9 @@ fn refusal_error(r: Refusal) -> ApiError {
 fn mediation_error(e: MediationError) -> ApiError {
     match e {
         MediationError::Refusal(r) => refusal_error(r),
-        MediationError::Tasks(t) => ApiError::field(format!("tasks[{}]", t.index), Rule::NotAllowed { reason: t.problem }),
+        MediationError::Tasks(t) => {
+            ApiError::field(format!("tasks[{}]", t.index), Rule::NotAllowed { reason: t.problem })
+        }
         MediationError::UnknownParty { field } => ApiError::field(field, Rule::UnknownReference),
         MediationError::UnknownTask => ApiError::field("task_id", Rule::UnknownReference),
         MediationError::NotYourTask => ApiError::forbidden(),
@@ -636,15 +646,20 @@ async fn holders(tx: &Tx, d: &DisputeRow) -> ApiResult<Vec<UserRow>> {
         "natural_village" => {
             let mut users = accounts::users_with_role_at(db, &[Role::Peacemaker], d.natural_village_id).await?;
             if let Some(st) = d.station_id {
-                let linked: Vec<Uuid> =
-                    store::members(db, d.town_id, &[st]).await?.iter().filter(|m| m.active).filter_map(|m| m.user_id).collect();
+                let linked: Vec<Uuid> = store::members(db, d.town_id, &[st])
+                    .await?
+                    .iter()
+                    .filter(|m| m.active)
+                    .filter_map(|m| m.user_id)
+                    .collect();
                 users.extend(accounts::users_by_ids(db, &linked).await?);
             }
             users
         }
         "admin_village" => accounts::users_with_role_at(db, &[Role::GridChief], d.admin_village_id).await?,
         _ => {
-            let role = d.lead_office.as_deref().and_then(Office::parse).map(|o| o.role()).unwrap_or(Role::PoliticalLegal);
+            let role =
+                d.lead_office.as_deref().and_then(Office::parse).map(|o| o.role()).unwrap_or(Role::PoliticalLegal);
             accounts::users_with_role_in_town(db, &[role], d.town_id).await?
         }
     })
@@ -726,7 +741,9 @@ async fn after_write(state: &AppState, tx: &Tx, now: DateTime<Utc>, w: &Written)
             accounts::users_with_role_in_town(tx.db(), &[Role::PoliticalLegal, Role::TownAdmin], d.town_id).await?;
         notify_users(state, tx, now, d, "dispute_high_risk", true, &users).await?;
     }
-    if w.entry.level_to != w.entry.level_from || (w.entry.action == DisputeAction::Register && w.entry.level_to > MediationLevel::NaturalVillage) {
+    if w.entry.level_to != w.entry.level_from
+        || (w.entry.action == DisputeAction::Register && w.entry.level_to > MediationLevel::NaturalVillage)
+    {
         let users = holders(tx, d).await?;
         notify_users(state, tx, now, d, "dispute_escalated", false, &users).await?;
     }
@@ -832,11 +849,10 @@ pub async fn list_stations(
     let mut admin_village_id = p.admin_village_id;
     let scopes = auth.principal.scopes_with(Permission::MediationRead);
     // An admin-village-scoped caller (a village cadre) lists their village's stations.
-    if !scopes.iter().any(|s| matches!(s.level, Level::City | Level::Town | Level::Area)) {
-        if let Some(av) = scopes.iter().find(|s| s.level == Level::AdminVillage).and_then(|s| s.place.admin_village_id)
-        {
-            admin_village_id = Some(av);
-        }
+    if !scopes.iter().any(|s| matches!(s.level, Level::City | Level::Town | Level::Area))
+        && let Some(av) = scopes.iter().find(|s| s.level == Level::AdminVillage).and_then(|s| s.place.admin_village_id)
+    {
+        admin_village_id = Some(av);
     }
     let filter = store::StationFilter {
         town_id,
@@ -854,7 +870,9 @@ async fn readable_station(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<
     let place = Place {
         city_id: city_of(state, s.town_id).await?,
         town_id: Some(s.town_id),
-        area_id: regions::region_in_town(state.store().db(), s.town_id, s.admin_village_id).await?.and_then(|r| r.area_id),
+        area_id: regions::region_in_town(state.store().db(), s.town_id, s.admin_village_id)
+            .await?
+            .and_then(|r| r.area_id),
         admin_village_id: Some(s.admin_village_id),
         natural_village_id: Some(s.natural_village_id),
         grid_id: None,
@@ -868,7 +886,8 @@ async fn readable_station(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<
 
 /// May keep this station: `mediation.manage` over its town, or a member leading it.
 async fn manages_station(state: &AppState, auth: &Auth, s: &StationRow) -> ApiResult<bool> {
-    let town = regions::region_in_town(state.store().db(), s.town_id, s.town_id).await?.ok_or_else(ApiError::not_found)?;
+    let town =
+        regions::region_in_town(state.store().db(), s.town_id, s.town_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(auth.principal.can(Permission::MediationManage, &town.place()))
 }
 
@@ -883,8 +902,10 @@ async fn works_at_station(state: &AppState, auth: &Auth, s: &StationRow) -> ApiR
         return Ok(true);
     }
     Ok(p.bindings.iter().any(|b| match b.role {
-        Role::Peacemaker | Role::GridWorker => b.scope.place.natural_village_id == Some(s.natural_village_id)
-            || (b.scope.level == Level::AdminVillage && b.scope.place.admin_village_id == Some(s.admin_village_id)),
+        Role::Peacemaker | Role::GridWorker => {
+            b.scope.place.natural_village_id == Some(s.natural_village_id)
+                || (b.scope.level == Level::AdminVillage && b.scope.place.admin_village_id == Some(s.admin_village_id))
+        }
         Role::GridChief | Role::VillageCadre => b.scope.place.admin_village_id == Some(s.admin_village_id),
         _ => false,
     }))
@@ -892,7 +913,11 @@ async fn works_at_station(state: &AppState, auth: &Auth, s: &StationRow) -> ApiR
 
 async fn station_detail(state: &AppState, s: &StationRow) -> ApiResult<StationDetail> {
     let db = state.store().db();
-    let station = station_dtos(state, s.town_id, std::slice::from_ref(s)).await?.into_iter().next().ok_or_else(ApiError::internal)?;
+    let station = station_dtos(state, s.town_id, std::slice::from_ref(s))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(ApiError::internal)?;
     let members = store::members(db, s.town_id, &[s.id]).await?.iter().map(member_dto).collect();
     let (first, _) = this_month(state.now());
     let from = first.checked_sub_months(chrono::Months::new(11)).unwrap_or(first);
@@ -907,7 +932,11 @@ async fn station_detail(state: &AppState, s: &StationRow) -> ApiResult<StationDe
 /// A station with its members and its last 12 months of activity.
 #[utoipa::path(get, path = "/api/v1/mediation/stations/{id}", tag = "mediation", params(("id" = Uuid, Path)),
     responses((status = 200, body = StationDetail), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_station(State(state): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<StationDetail>> {
+pub async fn get_station(
+    State(state): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<StationDetail>> {
     let s = readable_station(&state, &auth, id).await?;
     Ok(Json(station_detail(&state, &s).await?))
 }
@@ -1002,9 +1031,17 @@ pub async fn add_member(
     let (Some(name), Some(kind)) = (name, kind) else { return Err(ApiError::internal()) };
     let now = state.now();
     let mut tx = state.store().begin().await?;
-    let new = store::NewMember { name, kind, phone: phone.flatten(), user_id: body.user_id, is_leader: body.is_leader.unwrap_or(false) };
+    let new = store::NewMember {
+        name,
+        kind,
+        phone: phone.flatten(),
+        user_id: body.user_id,
+        is_leader: body.is_leader.unwrap_or(false),
+    };
     let row = store::insert_member(&mut tx, &auth.actor(), &s, new, now).await.map_err(|e| match e {
-        wuwei_store::StoreError::Duplicate(_) => ApiError::field("members", Rule::OutOfRange { min: 0, max: store::MAX_MEMBERS as i64 }),
+        wuwei_store::StoreError::Duplicate(_) => {
+            ApiError::field("members", Rule::OutOfRange { min: 0, max: store::MAX_MEMBERS as i64 })
+        }
         other => other.into(),
     })?;
     tx.commit(now).await?;
@@ -1168,10 +1205,17 @@ pub async fn add_activity(
     check_photos(&state, s.town_id, "photo_ids", &body.photo_ids).await?;
     let (Some(duty), Some(summary)) = (duty, summary) else { return Err(ApiError::internal()) };
     let mut tx = state.store().begin().await?;
-    let new = store::NewActivity { on_date: body.on_date, duty, summary, people_reached: body.people_reached, photo_ids: body.photo_ids };
+    let new = store::NewActivity {
+        on_date: body.on_date,
+        duty,
+        summary,
+        people_reached: body.people_reached,
+        photo_ids: body.photo_ids,
+    };
     let row = store::insert_activity(&mut tx, &auth.actor(), &s, new, now).await?;
     tx.commit(now).await?;
-    let dto = activity_dtos(&state, std::slice::from_ref(&row)).await?.into_iter().next().ok_or_else(ApiError::internal)?;
+    let dto =
+        activity_dtos(&state, std::slice::from_ref(&row)).await?.into_iter().next().ok_or_else(ApiError::internal)?;
     Ok((StatusCode::CREATED, Json(dto)))
 }
 
@@ -1236,14 +1280,24 @@ async fn serve_photo(state: &AppState, auth: &Auth, id: Uuid, thumb: bool, heade
 /// A mediation photo.
 #[utoipa::path(get, path = "/api/v1/mediation/photos/{id}/content", tag = "mediation", params(("id" = Uuid, Path)),
     responses((status = 200, description = "The photo"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn photo_content(State(state): State<AppState>, auth: Auth, IdPath(id): IdPath, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn photo_content(
+    State(state): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     serve_photo(&state, &auth, id, false, &headers).await
 }
 
 /// A mediation photo's thumbnail (JPEG).
 #[utoipa::path(get, path = "/api/v1/mediation/photos/{id}/thumbnail", tag = "mediation", params(("id" = Uuid, Path)),
     responses((status = 200, description = "JPEG thumbnail"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn photo_thumbnail(State(state): State<AppState>, auth: Auth, IdPath(id): IdPath, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn photo_thumbnail(
+    State(state): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     serve_photo(&state, &auth, id, true, &headers).await
 }
 
@@ -1292,7 +1346,8 @@ pub struct RegisterBody {
 fn parse_flags(raw: &[String]) -> ApiResult<Vec<RoutingFlag>> {
     let mut out = Vec::new();
     for (i, f) in raw.iter().enumerate() {
-        let flag = parse_named(&format!("flags[{i}]"), f, RoutingFlag::parse, &names(RoutingFlag::ALL, RoutingFlag::as_str))?;
+        let flag =
+            parse_named(&format!("flags[{i}]"), f, RoutingFlag::parse, &names(RoutingFlag::ALL, RoutingFlag::as_str))?;
         if !out.contains(&flag) {
             out.push(flag);
         }
@@ -1382,13 +1437,19 @@ pub async fn register_dispute(
     let admin_village_id = nv.admin_village_id.ok_or_else(ApiError::internal)?;
     let mut issues = Issues::default();
     let dispute_type = issues.take(
-        parse_named("dispute_type", &body.dispute_type, DisputeType::parse, &names(DisputeType::ALL, DisputeType::as_str))
-            .map_err(|e| e.fields[0].clone()),
+        parse_named(
+            "dispute_type",
+            &body.dispute_type,
+            DisputeType::parse,
+            &names(DisputeType::ALL, DisputeType::as_str),
+        )
+        .map_err(|e| e.fields[0].clone()),
     );
     let risk = match body.risk.as_deref() {
         None => Some(RiskLevel::Low),
         Some(r) => issues.take(
-            parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str)).map_err(|e| e.fields[0].clone()),
+            parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str))
+                .map_err(|e| e.fields[0].clone()),
         ),
     };
     let level = match body.level.as_deref() {
@@ -1401,7 +1462,8 @@ pub async fn register_dispute(
     let title = issues.take(validate::text("title", &body.title, MAX_TITLE));
     let description = issues.take(validate::text("description", &body.description, MAX_TEXT));
     let address = issues.take(validate::optional_text("address", body.address.as_deref(), 200)).flatten();
-    let skip_reason = issues.take(validate::optional_text("skip_reason", body.skip_reason.as_deref(), MAX_NOTE)).flatten();
+    let skip_reason =
+        issues.take(validate::optional_text("skip_reason", body.skip_reason.as_deref(), MAX_NOTE)).flatten();
     if body.lat.is_some() != body.lon.is_some() {
         issues.push("lon", Rule::Required);
     }
@@ -1518,7 +1580,9 @@ pub async fn register_dispute(
     };
     let mut caps = capacities(&state, &auth, &probe).await?;
     // A town office registering what it accepted directly leads it.
-    if offices_in(&auth.principal, town_id).iter().any(|o| !o.sees_all()) && !caps.contains(&DisputeCapacity::LeadOffice) {
+    if offices_in(&auth.principal, town_id).iter().any(|o| !o.sees_all())
+        && !caps.contains(&DisputeCapacity::LeadOffice)
+    {
         caps.push(DisputeCapacity::LeadOffice);
     }
     let now = state.now();
@@ -1576,11 +1640,29 @@ pub async fn list_disputes(
     let town_id = town_of(&state, &auth, p.town_id).await?;
     let filter = DisputeFilter {
         town_id: Some(town_id),
-        level: p.level.as_deref().map(|l| parse_named("level", l, MediationLevel::parse, &names(MediationLevel::ALL, MediationLevel::as_str))).transpose()?,
-        state: p.state.as_deref().map(|s| parse_named("state", s, DisputeState::parse, &names(DisputeState::ALL, DisputeState::as_str))).transpose()?,
+        level: p
+            .level
+            .as_deref()
+            .map(|l| {
+                parse_named("level", l, MediationLevel::parse, &names(MediationLevel::ALL, MediationLevel::as_str))
+            })
+            .transpose()?,
+        state: p
+            .state
+            .as_deref()
+            .map(|s| parse_named("state", s, DisputeState::parse, &names(DisputeState::ALL, DisputeState::as_str)))
+            .transpose()?,
         open: p.open,
-        risk: p.risk.as_deref().map(|r| parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str))).transpose()?,
-        office: p.office.as_deref().map(|o| parse_named("office", o, Office::parse, &names(Office::ALL, Office::as_str))).transpose()?,
+        risk: p
+            .risk
+            .as_deref()
+            .map(|r| parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str)))
+            .transpose()?,
+        office: p
+            .office
+            .as_deref()
+            .map(|o| parse_named("office", o, Office::parse, &names(Office::ALL, Office::as_str)))
+            .transpose()?,
         admin_village_id: p.admin_village_id,
         natural_village_id: p.natural_village_id,
         station_id: p.station_id,
@@ -1596,7 +1678,11 @@ pub async fn list_disputes(
 /// history across levels, and what the caller may do now.
 #[utoipa::path(get, path = "/api/v1/mediation/disputes/{id}", tag = "mediation", params(("id" = Uuid, Path)),
     responses((status = 200, body = DisputeDetail), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_dispute(State(state): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<DisputeDetail>> {
+pub async fn get_dispute(
+    State(state): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<DisputeDetail>> {
     let (d, caps) = readable(&state, &auth, id).await?;
     Ok(Json(detail(&state, d, &caps).await?))
 }
@@ -1681,7 +1767,8 @@ pub async fn act(
     let actor = auth.actor();
     let mut issues = Issues::default();
     let reason = issues.take(validate::optional_text("reason", body.reason.as_deref(), MAX_NOTE)).flatten();
-    let skip_reason = issues.take(validate::optional_text("skip_reason", body.skip_reason.as_deref(), MAX_NOTE)).flatten();
+    let skip_reason =
+        issues.take(validate::optional_text("skip_reason", body.skip_reason.as_deref(), MAX_NOTE)).flatten();
     let notes = issues.take(validate::optional_text("notes", body.notes.as_deref(), MAX_NOTE)).flatten();
     issues.into_result()?;
 
@@ -1690,14 +1777,26 @@ pub async fn act(
         let report = validate::text("report", body.report.as_deref().unwrap_or(""), MAX_NOTE)?;
         let offices = offices_in(&auth.principal, d.town_id);
         let mut tx = state.store().begin().await?;
-        let row = store::report_task(&mut tx, &actor, d.town_id, d.id, task_id, &offices, report, body.done.unwrap_or(true), body.version, now)
-            .await
-            .map_err(mediation_error)?;
+        let row = store::report_task(
+            &mut tx,
+            &actor,
+            d.town_id,
+            d.id,
+            task_id,
+            &offices,
+            report,
+            body.done.unwrap_or(true),
+            body.version,
+            now,
+        )
+        .await
+        .map_err(mediation_error)?;
         tx.commit(now).await?;
         let caps = capacities(&state, &auth, &row).await?;
         return Ok(Json(detail(&state, row, &caps).await?));
     }
-    let action = parse_named("action", &body.action, DisputeAction::parse, &names(DisputeAction::ALL, DisputeAction::as_str))?;
+    let action =
+        parse_named("action", &body.action, DisputeAction::parse, &names(DisputeAction::ALL, DisputeAction::as_str))?;
     if action == DisputeAction::Register {
         return Err(ApiError::field("action", Rule::NotAllowed { reason: "use_post_disputes" }));
     }
@@ -1706,8 +1805,13 @@ pub async fn act(
         Some(s) => {
             let mut issues = Issues::default();
             let outcome = issues.take(
-                parse_named("session.outcome", &s.outcome, SessionOutcome::parse, &names(SessionOutcome::ALL, SessionOutcome::as_str))
-                    .map_err(|e| e.fields[0].clone()),
+                parse_named(
+                    "session.outcome",
+                    &s.outcome,
+                    SessionOutcome::parse,
+                    &names(SessionOutcome::ALL, SessionOutcome::as_str),
+                )
+                .map_err(|e| e.fields[0].clone()),
             );
             let place = issues.take(validate::text("session.place", &s.place, 200));
             let notes = issues.take(validate::text("session.notes", &s.notes, MAX_TEXT));
@@ -1724,7 +1828,10 @@ pub async fn act(
                 .filter_map(|(i, m)| issues.take(validate::text(&format!("session.mediators[{i}]"), m, 64)))
                 .collect();
             if s.parties_present > workflow::MAX_PARTIES {
-                issues.push("session.parties_present", Rule::OutOfRange { min: 1, max: i64::from(workflow::MAX_PARTIES) });
+                issues.push(
+                    "session.parties_present",
+                    Rule::OutOfRange { min: 1, max: i64::from(workflow::MAX_PARTIES) },
+                );
             }
             if s.held_at.is_some_and(|t| t > now + Duration::minutes(5) || t < now - Duration::days(365)) {
                 issues.push("session.held_at", Rule::NotAllowed { reason: "within_the_last_year" });
@@ -1768,30 +1875,44 @@ pub async fn act(
             (Some(input), Some(record))
         }
     };
-    let lead = body.lead.as_deref().map(|o| parse_named("lead", o, Office::parse, &names(Office::ALL, Office::as_str))).transpose()?;
+    let lead = body
+        .lead
+        .as_deref()
+        .map(|o| parse_named("lead", o, Office::parse, &names(Office::ALL, Office::as_str)))
+        .transpose()?;
     let collaborators = office_list("collaborators", &body.collaborators)?;
     if body.tasks.len() > Office::ALL.len() {
         return Err(ApiError::field("tasks", Rule::OutOfRange { min: 0, max: Office::ALL.len() as i64 }));
     }
     let mut tasks = Vec::new();
     for (i, t) in body.tasks.iter().enumerate() {
-        let office = parse_named(&format!("tasks[{i}].office"), &t.office, Office::parse, &names(Office::ALL, Office::as_str))?;
+        let office =
+            parse_named(&format!("tasks[{i}].office"), &t.office, Office::parse, &names(Office::ALL, Office::as_str))?;
         let text = validate::text(&format!("tasks[{i}].task"), &t.task, six_in_one::MAX_TASK_CHARS)?;
         tasks.push(TaskDraft { office, task: text, due_at: t.due_at });
     }
     let input = DisputeInput {
         reason,
         session,
-        to_level: body.to_level.as_deref().map(|l| parse_named("to_level", l, MediationLevel::parse, &names(MediationLevel::ALL, MediationLevel::as_str))).transpose()?,
+        to_level: body
+            .to_level
+            .as_deref()
+            .map(|l| {
+                parse_named("to_level", l, MediationLevel::parse, &names(MediationLevel::ALL, MediationLevel::as_str))
+            })
+            .transpose()?,
         skip_reason,
         lead,
         collaborators,
         holds: body.holds,
         notes,
-        risk: body.risk.as_deref().map(|r| parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str))).transpose()?,
+        risk: body
+            .risk
+            .as_deref()
+            .map(|r| parse_named("risk", r, RiskLevel::parse, &names(RiskLevel::ALL, RiskLevel::as_str)))
+            .transpose()?,
     };
     // Assigning writes one task per office: every office needs its text (the default names the office's part).
-    let mut tasks = tasks;
     if action == DisputeAction::Assign
         && let Some(lead) = input.lead
     {
@@ -1924,8 +2045,12 @@ pub async fn get_agreement(
     let region_names = regions::names_of(db, &ids).await?;
     let r = |id: Uuid| RefDto { id, name: region_names.get(&id).cloned().unwrap_or_default(), code: None };
     let committee = match s.level.as_str() {
-        "natural_village" => format!("{}人民调解委员会", region_names.get(&d.natural_village_id).cloned().unwrap_or_default()),
-        "admin_village" => format!("{}人民调解委员会", region_names.get(&d.admin_village_id).cloned().unwrap_or_default()),
+        "natural_village" => {
+            format!("{}人民调解委员会", region_names.get(&d.natural_village_id).cloned().unwrap_or_default())
+        }
+        "admin_village" => {
+            format!("{}人民调解委员会", region_names.get(&d.admin_village_id).cloned().unwrap_or_default())
+        }
         _ => format!("{}人民调解委员会", region_names.get(&d.town_id).cloned().unwrap_or_default()),
     };
     Ok(Json(AgreementPrint {
@@ -1989,7 +2114,11 @@ async fn town_reader(state: &AppState, auth: &Auth, asked: Option<Uuid>) -> ApiR
 /// overdue and high-risk counts, and those still waiting for a lead.
 #[utoipa::path(get, path = "/api/v1/mediation/board", tag = "mediation", params(TownParams),
     responses((status = 200, body = BoardDto), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn board(State(state): State<AppState>, auth: Auth, ApiQuery(p): ApiQuery<TownParams>) -> ApiResult<Json<BoardDto>> {
+pub async fn board(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<TownParams>,
+) -> ApiResult<Json<BoardDto>> {
     let (town_id, _) = town_reader(&state, &auth, p.town_id).await?;
     let rows = store::town_open(state.store().db(), town_id).await?;
     let dtos = dispute_dtos(&state, &rows).await?;
@@ -2100,26 +2229,54 @@ pub async fn put_settings(
     policy.validate().map_err(|e| {
         ApiError::field(
             format!("policy.{}", e.field),
-            Rule::OutOfRange { min: i64::from(wuwei_domain::mediation::MIN_POLICY_DAYS), max: i64::from(wuwei_domain::mediation::MAX_POLICY_DAYS) },
+            Rule::OutOfRange {
+                min: i64::from(wuwei_domain::mediation::MIN_POLICY_DAYS),
+                max: i64::from(wuwei_domain::mediation::MAX_POLICY_DAYS),
+            },
         )
     })?;
     if body.routing_rules.len() > six_in_one::MAX_ROUTING_RULES {
-        return Err(ApiError::field("routing_rules", Rule::OutOfRange { min: 0, max: six_in_one::MAX_ROUTING_RULES as i64 }));
+        return Err(ApiError::field(
+            "routing_rules",
+            Rule::OutOfRange { min: 0, max: six_in_one::MAX_ROUTING_RULES as i64 },
+        ));
     }
     let mut rules = Vec::new();
     for (i, r) in body.routing_rules.iter().enumerate() {
-        let flag = parse_named(&format!("routing_rules[{i}].flag"), &r.flag, RoutingFlag::parse, &names(RoutingFlag::ALL, RoutingFlag::as_str))?;
-        let office = parse_named(&format!("routing_rules[{i}].office"), &r.office, Office::parse, &names(Office::ALL, Office::as_str))?;
+        let flag = parse_named(
+            &format!("routing_rules[{i}].flag"),
+            &r.flag,
+            RoutingFlag::parse,
+            &names(RoutingFlag::ALL, RoutingFlag::as_str),
+        )?;
+        let office = parse_named(
+            &format!("routing_rules[{i}].office"),
+            &r.office,
+            Office::parse,
+            &names(Office::ALL, Office::as_str),
+        )?;
         rules.push(RoutingRule { flag, office });
     }
     six_in_one::validate_rules(&rules).map_err(|p| match p {
-        six_in_one::RulesProblem::TooMany => ApiError::field("routing_rules", Rule::OutOfRange { min: 0, max: six_in_one::MAX_ROUTING_RULES as i64 }),
-        six_in_one::RulesProblem::Duplicate { index } => ApiError::field(format!("routing_rules[{index}]"), Rule::Duplicate),
+        six_in_one::RulesProblem::TooMany => {
+            ApiError::field("routing_rules", Rule::OutOfRange { min: 0, max: six_in_one::MAX_ROUTING_RULES as i64 })
+        }
+        six_in_one::RulesProblem::Duplicate { index } => {
+            ApiError::field(format!("routing_rules[{index}]"), Rule::Duplicate)
+        }
     })?;
     let fallback = parse_named("fallback", &body.fallback, Office::parse, &names(Office::ALL, Office::as_str))?;
     let now = state.now();
     let mut tx = state.store().begin().await?;
-    let s = store::put_settings(&mut tx, &auth.actor(), town_id, &store::Settings { policy, rules, fallback, version: body.version }, body.version, now).await?;
+    let s = store::put_settings(
+        &mut tx,
+        &auth.actor(),
+        town_id,
+        &store::Settings { policy, rules, fallback, version: body.version },
+        body.version,
+        now,
+    )
+    .await?;
     tx.commit(now).await?;
     Ok(Json(settings_dto(town_id, &s)))
 }
@@ -2221,7 +2378,14 @@ async fn compute_figures(state: &AppState, auth: &Auth, p: &FiguresParams) -> Ap
         return Err(ApiError::field("to", Rule::OutOfRange { min: 0, max: MAX_FIGURE_DAYS }));
     }
     let db = state.store().db();
-    let rows = store::figure_rows(db, town_id, p.admin_village_id, china_midnight(from), china_midnight(to + Duration::days(1))).await?;
+    let rows = store::figure_rows(
+        db,
+        town_id,
+        p.admin_village_id,
+        china_midnight(from),
+        china_midnight(to + Duration::days(1)),
+    )
+    .await?;
     let mut records: Vec<(Uuid, DisputeRecord, Vec<MediationLevel>)> = Vec::new();
     for (d, history) in &rows {
         let Some(rec) = DisputeRecord::from_history(d.dispute_type()?, history) else { continue };
@@ -2277,7 +2441,11 @@ async fn compute_figures(state: &AppState, auth: &Auth, p: &FiguresParams) -> Ap
         .iter()
         .map(|s| {
             let (a, people) = totals.get(&s.id).copied().unwrap_or((0, 0));
-            StationActivityDto { station: RefDto { id: s.id, name: s.name.clone(), code: None }, activities: a, people_reached: people }
+            StationActivityDto {
+                station: RefDto { id: s.id, name: s.name.clone(), code: None },
+                activities: a,
+                people_reached: people,
+            }
         })
         .collect();
     stations.sort_by(|a, b| b.activities.cmp(&a.activities).then(a.station.name.cmp(&b.station.name)));
@@ -2314,6 +2482,9 @@ pub async fn figures(
 ) -> ApiResult<Json<MediationFiguresDto>> {
     Ok(Json(compute_figures(&state, &auth, &p).await?))
 }
+
+/// A sheet of the workbook: its name, its first column's heading, and (key, received, settled) rows.
+type Sheet<'a> = (&'a str, &'a str, Vec<(String, u64, u64)>);
 
 fn workbook(f: &MediationFiguresDto) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
@@ -2355,10 +2526,18 @@ fn workbook(f: &MediationFiguresDto) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErr
     };
     ws.set_column_width(0, 44)?;
 
-    let sheets: [(&str, &str, Vec<(String, u64, u64)>); 4] = [
+    let sheets: [Sheet; 4] = [
         ("层级 By level", "层级 Level", f.by_level.iter().map(|l| (l.level.clone(), l.received, l.settled)).collect()),
-        ("类型 By type", "类型 Type", f.by_type.iter().map(|t| (t.dispute_type.clone(), t.received, t.settled)).collect()),
-        ("村 By village", "行政村 Admin village", f.by_village.iter().map(|v| (v.admin_village.name.clone(), v.received, v.settled)).collect()),
+        (
+            "类型 By type",
+            "类型 Type",
+            f.by_type.iter().map(|t| (t.dispute_type.clone(), t.received, t.settled)).collect(),
+        ),
+        (
+            "村 By village",
+            "行政村 Admin village",
+            f.by_village.iter().map(|v| (v.admin_village.name.clone(), v.received, v.settled)).collect(),
+        ),
         ("月份 By month", "月份 Month", f.by_month.iter().map(|m| (m.month.clone(), m.received, m.settled)).collect()),
     ];
     for (name, first, rows) in sheets {
@@ -2394,14 +2573,22 @@ fn workbook(f: &MediationFiguresDto) -> Result<Vec<u8>, rust_xlsxwriter::XlsxErr
 #[utoipa::path(get, path = "/api/v1/mediation/figures.xlsx", tag = "mediation", params(FiguresParams),
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String),
         (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn figures_xlsx(State(state): State<AppState>, auth: Auth, ApiQuery(p): ApiQuery<FiguresParams>) -> ApiResult<Response> {
+pub async fn figures_xlsx(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<FiguresParams>,
+) -> ApiResult<Response> {
     let f = compute_figures(&state, &auth, &p).await?;
     let bytes = workbook(&f).map_err(|e| {
         tracing::error!(error = %e, "cannot write the mediation figures workbook");
         ApiError::internal()
     })?;
     let stem = format!("{}-{}", f.from, f.to);
-    crate::routes::points::xlsx_response(bytes, &format!("mediation-figures-{stem}.xlsx"), &format!("矛盾调解统计-{stem}.xlsx"))
+    crate::routes::points::xlsx_response(
+        bytes,
+        &format!("mediation-figures-{stem}.xlsx"),
+        &format!("矛盾调解统计-{stem}.xlsx"),
+    )
 }
 
 // ---- the sweeper's step (called by jobs) ----

@@ -75,7 +75,8 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
     let (status, stations) = app.get(&admin, "/api/v1/mediation/stations?page_size=200").await;
     assert_eq!(status, StatusCode::OK, "{stations}");
     assert_eq!(stations["total"], 76, "one station per natural village");
-    let station = stations["items"].as_array().unwrap().iter().find(|s| s["natural_village"]["id"] == nv.as_str()).unwrap();
+    let station =
+        stations["items"].as_array().unwrap().iter().find(|s| s["natural_village"]["id"] == nv.as_str()).unwrap();
     assert!(station["member_count"].as_u64().unwrap() >= 2, "{station}");
 
     // The village's grid worker registers it at the station.
@@ -103,22 +104,35 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
     let gc = chief_of(&app, &av).await;
     let (status, d) = act(&app, &gc, &id, failed_session()).await;
     assert_eq!(status, StatusCode::OK, "{d}");
-    assert_eq!((d["level"].as_str(), d["state"].as_str(), d["holder"].as_str()), (Some("town"), Some("escalated"), Some("town")));
+    assert_eq!(
+        (d["level"].as_str(), d["state"].as_str(), d["holder"].as_str()),
+        (Some("town"), Some("escalated"), Some("town"))
+    );
     assert_eq!(d["route_suggestion"]["lead"], "justice");
 
     // Political-legal routes it: justice leads, police collaborate, each with a task.
     let pl = app.login("pl1").await;
-    let (status, body) = act(&app, &pl, &id, json!({"action": "assign", "lead": "justice", "collaborators": ["justice"]})).await;
+    let (status, body) =
+        act(&app, &pl, &id, json!({"action": "assign", "lead": "justice", "collaborators": ["justice"]})).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(fields(&body), vec!["collaborators"]);
-    let (status, d) = act(&app, &pl, &id, json!({"action": "assign", "lead": "justice", "collaborators": ["police"],
-        "tasks": [{"office": "police", "task": "排查风险，防止矛盾激化"}]})).await;
+    let (status, d) = act(
+        &app,
+        &pl,
+        &id,
+        json!({"action": "assign", "lead": "justice", "collaborators": ["police"],
+        "tasks": [{"office": "police", "task": "排查风险，防止矛盾激化"}]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{d}");
     assert_eq!((d["lead_office"].as_str(), d["collaborators"].clone()), (Some("justice"), json!(["police"])));
     let tasks = d["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
     let police_task = tasks.iter().find(|t| t["office"] == "police").unwrap();
-    assert!(police_task["due_at"].as_str().unwrap() < d["level_due_at"].as_str().unwrap(), "collaborators are due first");
+    assert!(
+        police_task["due_at"].as_str().unwrap() < d["level_due_at"].as_str().unwrap(),
+        "collaborators are due first"
+    );
 
     // The board shows it under both offices.
     let (status, board) = app.get(&pl, "/api/v1/mediation/board").await;
@@ -130,7 +144,13 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
 
     // Police report on their task; justice records the agreement.
     let police = app.login("police1").await;
-    let (status, d) = act(&app, &police, &id, json!({"action": "task_report", "task_id": police_task["id"], "report": "已走访，无激化风险", "done": true})).await;
+    let (status, d) = act(
+        &app,
+        &police,
+        &id,
+        json!({"action": "task_report", "task_id": police_task["id"], "report": "已走访，无激化风险", "done": true}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{d}");
     assert!(d["tasks"].as_array().unwrap().iter().any(|t| t["office"] == "police" && t["done_at"].is_string()));
     let justice = app.login("justice1").await;
@@ -156,7 +176,8 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
     assert!(!print.to_string().contains("13812345678"));
 
     // "Holds" before the visit is due says nothing; after 30 days it resolves the dispute.
-    let (status, body) = act(&app, &justice, &id, json!({"action": "follow_up", "holds": true, "notes": "已履行"})).await;
+    let (status, body) =
+        act(&app, &justice, &id, json!({"action": "follow_up", "holds": true, "notes": "已履行"})).await;
     assert_error(status, &body, StatusCode::CONFLICT, "follow_up_not_due");
     app.clock.advance(Duration::days(31));
     let (justice, pl) = (app.login("justice1").await, app.login("pl1").await);
@@ -197,13 +218,7 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
     assert_eq!(f["village_share"], 0.0);
     assert_eq!(f["town_share"], 1.0);
     assert_eq!(f["holding_share"], 1.0);
-    let resp = app
-        .http
-        .get(app.url("/api/v1/mediation/figures.xlsx"))
-        .bearer_auth(&pl.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.get(app.url("/api/v1/mediation/figures.xlsx")).bearer_auth(&pl.token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().contains("spreadsheetml"));
     assert!(resp.bytes().await.unwrap().starts_with(b"PK"), "an .xlsx is a zip");
@@ -231,9 +246,15 @@ async fn the_sweeper_moves_a_dispute_up_when_its_level_runs_out_of_time() {
     assert_eq!(wuwei_server::jobs::sweep_disputes(&app.state).await.unwrap(), 1);
     assert_eq!(wuwei_server::jobs::sweep_disputes(&app.state).await.unwrap(), 0);
     let (_, d) = app.get(&gw, &format!("/api/v1/mediation/disputes/{id}")).await;
-    assert_eq!((d["level"].as_str(), d["state"].as_str(), d["card"].as_str()), (Some("admin_village"), Some("escalated"), Some("none")));
+    assert_eq!(
+        (d["level"].as_str(), d["state"].as_str(), d["card"].as_str()),
+        (Some("admin_village"), Some("escalated"), Some("none"))
+    );
     let last = d["history"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["action"].as_str(), last["by_capacity"].as_str(), last["note"].as_str()), (Some("escalate"), Some("system"), Some("deadline_passed")));
+    assert_eq!(
+        (last["action"].as_str(), last["by_capacity"].as_str(), last["note"].as_str()),
+        (Some("escalate"), Some("system"), Some("deadline_passed"))
+    );
     app.stop().await;
 }
 
@@ -336,15 +357,24 @@ async fn wrong_requests_get_their_answers() {
     let (status, err) = act(&app, &gw, &id, json!({"action": "close"})).await;
     assert_error(status, &err, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(fields(&err), vec!["reason"]);
-    let (status, closed) = act(&app, &gw, &id, json!({"action": "close", "reason": "双方自行和解", "version": d["version"]})).await;
+    let (status, closed) =
+        act(&app, &gw, &id, json!({"action": "close", "reason": "双方自行和解", "version": d["version"]})).await;
     assert_eq!(status, StatusCode::OK, "{closed}");
     let (status, err) = act(&app, &gw, &id, json!({"action": "escalate", "reason": "再议"})).await;
     assert_error(status, &err, StatusCode::CONFLICT, "action_not_allowed");
     let (_, d2) = app.post(&gw, "/api/v1/mediation/disputes", register_body(&nv, two_parties())).await;
     let id2 = d2["id"].as_str().unwrap().to_string();
-    let (status, _) = act(&app, &gw, &id2, json!({"action": "set_risk", "risk": "medium", "reason": "情绪激动", "version": d2["version"]})).await;
+    let (status, _) = act(
+        &app,
+        &gw,
+        &id2,
+        json!({"action": "set_risk", "risk": "medium", "reason": "情绪激动", "version": d2["version"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, err) = act(&app, &gw, &id2, json!({"action": "set_risk", "risk": "high", "reason": "升级", "version": d2["version"]})).await;
+    let (status, err) =
+        act(&app, &gw, &id2, json!({"action": "set_risk", "risk": "high", "reason": "升级", "version": d2["version"]}))
+            .await;
     assert_error(status, &err, StatusCode::CONFLICT, "version_conflict");
     let (status, err) = act(&app, &gw, &id2, json!({"action": "dance"})).await;
     assert_error(status, &err, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -372,18 +402,31 @@ async fn wrong_requests_get_their_answers() {
     let sid = stations["items"][0]["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/mediation/stations/{sid}/activities");
     let today = wuwei_domain::case::local_day(app.clock.now());
-    let (status, err) = app.post(&gw, &path, json!({"on_date": today, "duty": "dancing", "summary": "x", "people_reached": -1})).await;
+    let (status, err) =
+        app.post(&gw, &path, json!({"on_date": today, "duty": "dancing", "summary": "x", "people_reached": -1})).await;
     assert_error(status, &err, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(fields(&err), vec!["duty", "people_reached"]);
     let (_, before) = app.get(&gw, &format!("/api/v1/mediation/stations/{sid}")).await;
-    let month = |d: &Value| d["monthly"].as_array().unwrap().last().map(|m| m["people_reached"].as_u64().unwrap()).unwrap_or(0);
-    let (status, a) = app.post(&gw, &path, json!({"on_date": today, "duty": "legal_publicity", "summary": "民法典宣讲", "people_reached": 40})).await;
+    let month =
+        |d: &Value| d["monthly"].as_array().unwrap().last().map(|m| m["people_reached"].as_u64().unwrap()).unwrap_or(0);
+    let (status, a) = app
+        .post(
+            &gw,
+            &path,
+            json!({"on_date": today, "duty": "legal_publicity", "summary": "民法典宣讲", "people_reached": 40}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
     let (_, detail) = app.get(&gw, &format!("/api/v1/mediation/stations/{sid}")).await;
-    assert_eq!(detail["activities_this_month"].as_u64().unwrap(), before["activities_this_month"].as_u64().unwrap() + 1);
+    assert_eq!(
+        detail["activities_this_month"].as_u64().unwrap(),
+        before["activities_this_month"].as_u64().unwrap() + 1
+    );
     assert_eq!(month(&detail), month(&before) + 40);
     let other = app.login("gw02").await;
-    let (status, _) = app.post(&other, &path, json!({"on_date": today, "duty": "mediation", "summary": "x", "people_reached": 1})).await;
+    let (status, _) = app
+        .post(&other, &path, json!({"on_date": today, "duty": "mediation", "summary": "x", "people_reached": 1}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another village's station is not theirs to see");
     app.stop().await;
 }
@@ -406,9 +449,10 @@ async fn the_demo_year_reads_more_than_eighty_disputes_resolved() {
     // Every demo timeline is one the rules accept.
     let db = app.state.store().db();
     let town = app.town_id(&pl).await.parse().unwrap();
-    let rows = wuwei_store::mediation::figure_rows(db, town, None, app.clock.now() - Duration::days(400), app.clock.now())
-        .await
-        .unwrap();
+    let rows =
+        wuwei_store::mediation::figure_rows(db, town, None, app.clock.now() - Duration::days(400), app.clock.now())
+            .await
+            .unwrap();
     for (d, history) in &rows {
         wuwei_domain::mediation::workflow::check_history(history).unwrap_or_else(|e| panic!("{}: {e}", d.number));
     }

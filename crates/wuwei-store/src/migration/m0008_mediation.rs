@@ -34,8 +34,10 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("peacemaker_station", "peacemaker_station_nv", &["town_id", "natural_village_id"]).unique().take())
-            .await?;
+        m.create_index(
+            index("peacemaker_station", "peacemaker_station_nv", &["town_id", "natural_village_id"]).unique().take(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
