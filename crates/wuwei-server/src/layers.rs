@@ -28,9 +28,11 @@ pub struct ProtectedArea {
 }
 
 type Fingerprint = Vec<(Uuid, i32)>;
+/// Per town: the layers' (id, version) it was built from, and the parsed areas.
+type Cache = Mutex<HashMap<Uuid, (Fingerprint, Arc<Vec<ProtectedArea>>)>>;
 
-fn cache() -> &'static Mutex<HashMap<Uuid, (Fingerprint, Arc<Vec<ProtectedArea>>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<Uuid, (Fingerprint, Arc<Vec<ProtectedArea>>)>>> = OnceLock::new();
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod calls;
 pub mod caseflow;
 pub mod demo;
+mod demo_intake;
 mod demo_points;
 pub mod dto;
 pub mod error;

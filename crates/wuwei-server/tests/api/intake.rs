@@ -692,3 +692,30 @@ async fn protected_layers_tag_what_lies_inside_them() {
 fn fc_one(lat: f64, lon: f64) -> Value {
     json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": square(lat, lon, 0.001)}]})
 }
+
+#[tokio::test]
+async fn the_demo_town_has_cameras_call_buttons_and_land_layers() {
+    let app = TestApp::demo_with_history().await;
+    let d = app.login("dispatcher1").await;
+    let ta = app.login("townadmin").await;
+    let town = app.town_id(&ta).await;
+    let (_, x) = app.get(&d, "/api/v1/cameras?kind=xueliang").await;
+    assert_eq!(x["total"], 12, "{x}");
+    let (_, l) = app.get(&d, "/api/v1/cameras?kind=lookout").await;
+    assert_eq!(l["total"], 4);
+    assert_eq!(l["items"][0]["field_of_view_deg"], 360.0);
+    let (_, map) = app.get(&d, &format!("/api/v1/towns/{town}/cameras.geojson")).await;
+    assert_eq!(map["features"].as_array().unwrap().len(), 16);
+    let (_, buttons) = app.get(&ta, "/api/v1/devices?kind=call_button").await;
+    let n = buttons["total"].as_u64().unwrap();
+    assert!((10..=40).contains(&n), "{n} buttons");
+    assert!(buttons["items"].as_array().unwrap().iter().all(|b| b["household_id"].is_string()));
+    let (_, layers) = app.get(&d, &format!("/api/v1/towns/{town}/land-layers")).await;
+    let kinds: Vec<&str> = layers["items"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["construction_land", "farmland_red_line", "forest"]);
+    for l in layers["items"].as_array().unwrap() {
+        let (status, g) = app.get(&d, &format!("/api/v1/land-layers/{}/geojson", l["id"].as_str().unwrap())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(g["features"].as_array().unwrap().len() as i64, l["feature_count"].as_i64().unwrap());
+    }
+}
