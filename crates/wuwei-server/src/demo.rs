@@ -110,6 +110,10 @@ pub async fn load_with(store: &Store, now: DateTime<Utc>, options: DemoOptions) 
     seed_case_catalog(&mut tx, &actor, now, &demo, &ids, town_id).await?;
     // Every admin village has its points store (积分超市), demo or not.
     wuwei_store::points_shop::ensure_stores(&mut tx, town_id, now).await?;
+    // Cameras, call buttons and land-use layers (issue 4), with the full demo only.
+    if options.history_days > 0 {
+        crate::demo_intake::load(&mut tx, now, &demo, &ids, &household_ids, town_id).await?;
+    }
     let cases = if options.history_days > 0 {
         load_history(&mut tx, &actor, now, &demo, &ids, &household_ids, town_id, options.history_days).await?
     } else {
