@@ -736,6 +736,38 @@ fn notice_text(kind: &str, d: &DisputeRow) -> (String, String) {
 /// The notices a write calls for, in its transaction.
 async fn after_write(state: &AppState, tx: &Tx, now: DateTime<Utc>, w: &Written) -> ApiResult<()> {
     let d = &w.dispute;
+    // A case handed over to mediation follows its dispute on its own timeline: where it went,
+    // and how it ended.
+    if let Some(case_id) = d.case_id {
+        let e = &w.entry;
+        let step = match (e.action, e.to) {
+            (DisputeAction::Register, _) => Some("mediation_registered"),
+            (_, DisputeState::Agreed) => Some("mediation_agreed"),
+            (_, DisputeState::Resolved) => Some("mediation_resolved"),
+            (_, DisputeState::Referred) => Some("mediation_referred"),
+            (_, DisputeState::Closed) => Some("mediation_closed"),
+            _ if e.level_to != e.level_from => Some("mediation_escalated"),
+            _ => None,
+        };
+        if let Some(action) = step {
+            let actor = wuwei_store::Actor::system("mediation");
+            wuwei_store::cases::add_event(
+                tx,
+                d.town_id,
+                case_id,
+                now,
+                wuwei_store::cases::EventDraft {
+                    actor: &actor,
+                    action,
+                    from: None,
+                    to: None,
+                    note: Some(format!("{} {}", d.number, d.level)),
+                    data: Some(json!({"dispute_id": d.id, "state": d.state, "level": d.level})),
+                },
+            )
+            .await?;
+        }
+    }
     if w.alert_town {
         let users =
             accounts::users_with_role_in_town(tx.db(), &[Role::PoliticalLegal, Role::TownAdmin], d.town_id).await?;
@@ -1498,6 +1530,10 @@ pub async fn register_dispute(
                 .ok_or_else(|| ApiError::field("case_id", Rule::UnknownReference))?;
             if !auth.principal.can(Permission::CasesRead, &c.place(city_of(&state, town_id).await?)) {
                 return Err(ApiError::field("case_id", Rule::UnknownReference));
+            }
+            let category = wuwei_store::catalog::category(db, town_id, c.category_id).await?;
+            if !category.is_some_and(|k| k.is_dispute) {
+                return Err(ApiError::field("case_id", Rule::NotAllowed { reason: "not_a_dispute_category" }));
             }
             if store::dispute_of_case(db, town_id, cid).await?.is_some() {
                 return Err(ApiError::conflict("duplicate").with_field("case_id", Rule::Duplicate));

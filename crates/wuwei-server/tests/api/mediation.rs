@@ -458,3 +458,42 @@ async fn the_demo_year_reads_more_than_eighty_disputes_resolved() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_case_in_a_dispute_category_is_handed_over_and_follows_its_dispute() {
+    let app = TestApp::demo().await;
+    let gw = app.login("gw01").await;
+    let (nv, _) = home_of(&app, &gw).await;
+    let town = gw.user["towns"][0]["id"].as_str().unwrap().to_string();
+    let (_, cats) = app.get(&gw, &format!("/api/v1/towns/{town}/categories")).await;
+    let cat = |code: &str| cats.as_array().unwrap().iter().find(|c| c["code"] == code).unwrap()["id"].clone();
+    let (_, households) = app.get(&gw, "/api/v1/households?page_size=1").await;
+    let h = &households["items"][0];
+    let report = |category: Value| {
+        json!({"category_id": category, "priority": "normal", "title": "邻里吵架", "description": "两户争执",
+               "lat": h["lat"], "lon": h["lon"]})
+    };
+    let (status, not_dispute) = app.post(&gw, "/api/v1/cases", report(cat("roads"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{not_dispute}");
+    let mut body = register_body(&nv, two_parties());
+    body["case_id"] = not_dispute["id"].clone();
+    let (status, err) = app.post(&gw, "/api/v1/mediation/disputes", body.clone()).await;
+    assert_error(status, &err, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(fields(&err), vec!["case_id"]);
+
+    let (status, case) = app.post(&gw, "/api/v1/cases", report(cat("neighbour_dispute"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    body["case_id"] = case["id"].clone();
+    let (status, d) = app.post(&gw, "/api/v1/mediation/disputes", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(d["case_id"], case["id"]);
+    let (status, err) = app.post(&gw, "/api/v1/mediation/disputes", body).await;
+    assert_error(status, &err, StatusCode::CONFLICT, "duplicate");
+    let id = d["id"].as_str().unwrap();
+    let (status, _) = act(&app, &gw, id, json!({"action": "close", "reason": "双方自行和解"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, case) = app.get(&gw, &format!("/api/v1/cases/{}", case["id"].as_str().unwrap())).await;
+    let steps: Vec<&str> = case["timeline"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(steps.contains(&"mediation_registered") && steps.contains(&"mediation_closed"), "{steps:?}");
+    app.stop().await;
+}
