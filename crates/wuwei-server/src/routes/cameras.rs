@@ -882,7 +882,10 @@ pub async fn list_alarms(
         Some("") => Some(None),
         Some(v @ ("true" | "false")) => Some(Some(v.to_string())),
         Some(_) => {
-            return Err(query_error("verdict", Rule::OneOf { allowed: vec!["".into(), "true".into(), "false".into()] }));
+            return Err(query_error(
+                "verdict",
+                Rule::OneOf { allowed: vec!["".into(), "true".into(), "false".into()] },
+            ));
         }
     };
     let towns = readable_towns(&state, &auth.principal, p.town_id).await?;
