@@ -110,6 +110,9 @@ pub async fn load_with(store: &Store, now: DateTime<Utc>, options: DemoOptions) 
     seed_case_catalog(&mut tx, &actor, now, &demo, &ids, town_id).await?;
     // Every admin village has its points store (积分超市), demo or not.
     wuwei_store::points_shop::ensure_stores(&mut tx, town_id, now).await?;
+    // Every natural village has its peacemaker station; a demo with history has a year of
+    // disputes through them.
+    crate::demo_mediation::load(&mut tx, now, &demo, &ids, town_id, options.history_days > 0).await?;
     // Cameras, call buttons and land-use layers (issue 4), with the full demo only.
     if options.history_days > 0 {
         crate::demo_intake::load(&mut tx, now, &demo, &ids, &household_ids, town_id).await?;

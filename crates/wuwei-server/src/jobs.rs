@@ -331,6 +331,13 @@ pub async fn expire_points(state: &AppState) -> ApiResult<u64> {
     Ok(made)
 }
 
+/// One pass over the disputes whose deadline clock needs a look (issue 6): the sweeper's
+/// mediation step, run beside the case sweep. Each dispute is locked and re-checked, so two
+/// servers sweeping at once never escalate one twice.
+pub async fn sweep_disputes(state: &AppState) -> ApiResult<u64> {
+    crate::routes::mediation::sweep(state, state.now()).await
+}
+
 /// Runs the periodic jobs until the task is dropped (at shutdown). A failing pass is logged
 /// and retried at the next tick.
 pub async fn run_periodic(state: AppState) {
@@ -344,6 +351,9 @@ pub async fn run_periodic(state: AppState) {
         }
         if let Err(e) = deliver_notifications(&state).await {
             tracing::warn!(error = ?e, "outbox pass failed");
+        }
+        if let Err(e) = sweep_disputes(&state).await {
+            tracing::warn!(error = ?e, "dispute sweep failed");
         }
         if let Err(e) = post_awards(&state).await {
             tracing::warn!(error = ?e, "points posting pass failed");

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod caseflow;
 pub mod demo;
 mod demo_intake;
+mod demo_mediation;
 mod demo_points;
 pub mod dto;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod locator;
 pub mod metrics;
 pub mod mqtt;
 pub mod openapi;
+pub mod pii;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -69,6 +71,7 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(attachments::upload))
         .routes(routes!(routes::one_click::voice))
         .routes(routes!(points::upload_evidence))
+        .routes(routes!(routes::mediation::upload_photo))
         .layer(DefaultBodyLimit::max(attachments::UPLOAD_BODY_LIMIT));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
@@ -155,6 +158,22 @@ fn api(import_max_body_bytes: usize) -> (Router<AppState>, utoipa::openapi::Open
         .routes(routes!(points::get_household_points))
         .routes(routes!(points::household_history))
         .routes(routes!(points::test_clock))
+        .routes(routes!(routes::mediation::list_stations))
+        .routes(routes!(routes::mediation::get_station, routes::mediation::update_station))
+        .routes(routes!(routes::mediation::add_member))
+        .routes(routes!(routes::mediation::update_member))
+        .routes(routes!(routes::mediation::list_activities, routes::mediation::add_activity))
+        .routes(routes!(routes::mediation::photo_content))
+        .routes(routes!(routes::mediation::photo_thumbnail))
+        .routes(routes!(routes::mediation::list_disputes, routes::mediation::register_dispute))
+        .routes(routes!(routes::mediation::get_dispute))
+        .routes(routes!(routes::mediation::act))
+        .routes(routes!(routes::mediation::reveal))
+        .routes(routes!(routes::mediation::get_agreement))
+        .routes(routes!(routes::mediation::board))
+        .routes(routes!(routes::mediation::get_settings, routes::mediation::put_settings))
+        .routes(routes!(routes::mediation::figures))
+        .routes(routes!(routes::mediation::figures_xlsx))
         .routes(routes!(inbox::list))
         .routes(routes!(inbox::read))
         .routes(routes!(inbox::read_all))

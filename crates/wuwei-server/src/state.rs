@@ -127,6 +127,9 @@ pub struct ServerConfig {
     /// Broker credentials of this server, when the broker asks for them.
     pub mqtt_username: Option<String>,
     pub mqtt_password: Option<Secret<String>>,
+    /// The key that seals dispute parties' ID and phone numbers (64 hex characters). Unset:
+    /// `<data_dir>/keys/pii.key`, made on first use. Servers sharing one database need the same.
+    pub pii_key: Option<Secret<String>>,
 }
 
 impl Default for ServerConfig {
@@ -151,6 +154,7 @@ impl Default for ServerConfig {
             mqtt_url: None,
             mqtt_username: None,
             mqtt_password: None,
+            pii_key: None,
         }
     }
 }
@@ -189,6 +193,8 @@ pub struct Inner {
     pub started_at: Instant,
     /// Seconds added to the clock (only ever non-zero with `test_clock`).
     pub clock_offset_secs: std::sync::atomic::AtomicI64,
+    /// The personal-number key, read on first use (see `pii`).
+    pub pii: std::sync::OnceLock<crate::pii::PiiKey>,
 }
 
 /// Cheap to clone; shared by every request.
@@ -210,6 +216,7 @@ impl AppState {
             shutdown: tokio::sync::watch::channel(false).0,
             started_at: Instant::now(),
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
+            pii: std::sync::OnceLock::new(),
         }))
     }
 
@@ -224,6 +231,23 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// The key sealing personal numbers: from the configuration, else the data directory's key
+    /// file (made on first use). A broken key is the operator's to fix: logged, 500.
+    pub fn pii(&self) -> crate::error::ApiResult<&crate::pii::PiiKey> {
+        if let Some(k) = self.0.pii.get() {
+            return Ok(k);
+        }
+        let key = match &self.0.config.pii_key {
+            Some(hex) => crate::pii::PiiKey::from_hex(hex.expose()),
+            None => crate::pii::PiiKey::load_or_create(&self.0.config.data_dir),
+        }
+        .map_err(|e| {
+            tracing::error!(error = %e, "the personal-number key is unusable");
+            crate::error::ApiError::internal()
+        })?;
+        Ok(self.0.pii.get_or_init(|| key))
     }
 }
 

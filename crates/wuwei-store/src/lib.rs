@@ -22,6 +22,7 @@ pub mod households;
 pub mod idempotency;
 pub mod layers;
 pub mod lease;
+pub mod mediation;
 mod migration;
 pub mod notify;
 pub mod points;

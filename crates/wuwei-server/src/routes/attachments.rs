@@ -70,6 +70,60 @@ pub(crate) fn media_error(e: MediaError) -> ApiError {
     err
 }
 
+/// A photo read from a multipart form, checked by content and stored (with its thumbnail) as
+/// blobs, ready for the row that will reference it.
+#[derive(Debug, Clone)]
+pub struct StoredPhoto {
+    pub mime: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub thumb_sha256: Option<String>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+}
+
+/// Read multipart field `file`, check that it is a photo (JPEG, PNG, WebP, at most 10 MB) by
+/// its content, and store it and its thumbnail under the data directory. Used by every upload
+/// of a photo that is not a case attachment (points evidence, mediation photos, snapshots).
+pub async fn store_checked_photo(state: &AppState, form: &mut Multipart) -> ApiResult<StoredPhoto> {
+    let mut bytes = None;
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some("file") {
+            bytes = Some(field.bytes().await.map_err(multipart_error)?);
+            break;
+        }
+    }
+    let bytes = bytes.ok_or_else(|| ApiError::field("file", Rule::Required))?;
+    let (info, thumb, bytes) = tokio::task::spawn_blocking(move || {
+        wuwei_media::inspect_with_thumbnail(&bytes, wuwei_media::THUMB_MAX_SIDE).map(|(i, t)| (i, t, bytes))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(media_error)?;
+    if info.kind != MediaKind::Photo {
+        return Err(ApiError::field("file", Rule::NotAllowed { reason: "photo_required" }));
+    }
+    let data_dir = state.config().data_dir.clone();
+    let sha = wuwei_media::sha256_hex(&bytes);
+    store_blob(&data_dir, &sha, &bytes).await?;
+    let thumb_sha256 = match &thumb {
+        Some(t) => {
+            let s = wuwei_media::sha256_hex(t);
+            store_blob(&data_dir, &s, t).await?;
+            Some(s)
+        }
+        None => None,
+    };
+    Ok(StoredPhoto {
+        mime: info.mime.to_string(),
+        size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        sha256: sha,
+        thumb_sha256,
+        width: info.width.map(|w| i32::try_from(w).unwrap_or(i32::MAX)),
+        height: info.height.map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
+    })
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadResult {
     pub attachment: AttachmentDto,

@@ -11,6 +11,7 @@ pub mod figures;
 pub mod households;
 pub mod inbox;
 pub mod land_layers;
+pub mod mediation;
 pub mod open311;
 pub mod one_click;
 pub mod ops;

@@ -1014,34 +1014,7 @@ pub async fn upload_evidence(
         auth.require_any(Permission::PointsSell)?;
     }
     let town_id = town_of(&state, &auth, p.town_id).await?;
-    let mut bytes = None;
-    while let Some(field) = form.next_field().await.map_err(crate::routes::attachments::multipart_error)? {
-        if field.name() == Some("file") {
-            bytes = Some(field.bytes().await.map_err(crate::routes::attachments::multipart_error)?);
-            break;
-        }
-    }
-    let bytes = bytes.ok_or_else(|| ApiError::field("file", Rule::Required))?;
-    let (info, thumb, bytes) = tokio::task::spawn_blocking(move || {
-        wuwei_media::inspect_with_thumbnail(&bytes, wuwei_media::THUMB_MAX_SIDE).map(|(i, t)| (i, t, bytes))
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(crate::routes::attachments::media_error)?;
-    if info.kind != wuwei_media::MediaKind::Photo {
-        return Err(ApiError::field("file", Rule::NotAllowed { reason: "photo_required" }));
-    }
-    let data_dir = state.config().data_dir.clone();
-    let sha = wuwei_media::sha256_hex(&bytes);
-    crate::routes::attachments::store_blob(&data_dir, &sha, &bytes).await?;
-    let thumb_sha = match &thumb {
-        Some(t) => {
-            let s = wuwei_media::sha256_hex(t);
-            crate::routes::attachments::store_blob(&data_dir, &s, t).await?;
-            Some(s)
-        }
-        None => None,
-    };
+    let photo = crate::routes::attachments::store_checked_photo(&state, &mut form).await?;
     let now = state.now();
     let mut tx = state.store().begin().await?;
     let row = store::insert_evidence(
@@ -1050,12 +1023,12 @@ pub async fn upload_evidence(
         store::NewEvidence {
             town_id,
             id: Uuid::now_v7(),
-            mime: info.mime.to_string(),
-            size_bytes: bytes.len() as i64,
-            sha256: sha,
-            thumb_sha256: thumb_sha,
-            width: info.width.map(|w| w.min(i32::MAX as u32) as i32),
-            height: info.height.map(|h| h.min(i32::MAX as u32) as i32),
+            mime: photo.mime,
+            size_bytes: photo.size_bytes,
+            sha256: photo.sha256,
+            thumb_sha256: photo.thumb_sha256,
+            width: photo.width,
+            height: photo.height,
         },
         now,
     )

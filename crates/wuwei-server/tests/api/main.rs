@@ -14,6 +14,7 @@ mod errors;
 mod figures;
 mod helpers;
 mod intake;
+mod mediation;
 mod open311;
 mod people;
 mod points;

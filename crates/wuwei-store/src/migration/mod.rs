@@ -11,6 +11,7 @@ mod m0004_cases_by_time;
 mod m0005_points;
 mod m0006_points_workflow;
 mod m0007_devices;
+mod m0008_mediation;
 mod m0009_cameras;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_points::Migration),
             Box::new(m0006_points_workflow::Migration),
             Box::new(m0007_devices::Migration),
+            Box::new(m0008_mediation::Migration),
             Box::new(m0009_cameras::Migration),
         ]
     }
