@@ -1,1 +1,0 @@
-import"./ep-css-C3bxzrhz.js";import"./css-BjHQV-CV.js";
