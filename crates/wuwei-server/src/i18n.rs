@@ -94,6 +94,12 @@ pub fn message(code: &str, lang: Lang) -> &'static str {
         ("outside_town", En) => "This location is not inside any town you can see",
         ("action_not_allowed", ZhCn) => "当前状态下不能执行此操作",
         ("action_not_allowed", En) => "This action is not allowed in the case's current state",
+        ("follow_up_not_due", ZhCn) => "回访尚未到期，到期后才能确认协议已履行",
+        ("follow_up_not_due", En) => {
+            "The follow-up visit is not due yet; an agreement can be found holding only once it is"
+        }
+        ("deadline_not_passed", ZhCn) => "本级调解时限未到",
+        ("deadline_not_passed", En) => "This level's deadline has not passed",
         ("reopen_refused", ZhCn) => "该事件不能再重新办理",
         ("reopen_refused", En) => "This case can no longer be reopened",
         ("rated_already", ZhCn) => "该事件已评价过",
@@ -250,6 +256,8 @@ mod tests {
             "bad_signature",
             "stale_request",
             "replayed",
+            "follow_up_not_due",
+            "deadline_not_passed",
             "internal",
         ] {
             assert_ne!(message(code, Lang::ZhCn), message("no-such-code", Lang::ZhCn), "{code}");

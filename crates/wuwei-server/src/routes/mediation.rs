@@ -64,6 +64,14 @@ pub const DUTIES: [&str; 6] =
     ["legal_publicity", "mediation", "customs_reform", "rural_civility", "neighbourhood_watch", "volunteering"];
 const SIDES: [&str; 3] = ["applicant", "respondent", "other"];
 
+/// A longer text (a description, notes, terms): like `validate::text`, but line breaks and tabs
+/// are kept, since agreements are written one clause per line.
+fn long_text(field: &str, raw: &str, max: usize) -> Result<String, wuwei_domain::validate::FieldIssue> {
+    let flat: String = raw.chars().map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c }).collect();
+    validate::text(field, &flat, max)?;
+    Ok(raw.trim().replace("\r\n", "\n"))
+}
+
 fn one_of(field: &str, value: &str, allowed: &[&str]) -> ApiResult<String> {
     if allowed.contains(&value) {
         Ok(value.to_string())
@@ -1226,7 +1234,7 @@ pub async fn add_activity(
     let today = wuwei_domain::case::local_day(now);
     let mut issues = Issues::default();
     let duty = issues.take(one_of("duty", &body.duty, &DUTIES).map_err(|e| e.fields[0].clone()));
-    let summary = issues.take(validate::text("summary", &body.summary, MAX_NOTE));
+    let summary = issues.take(long_text("summary", &body.summary, MAX_NOTE));
     if body.on_date > today || body.on_date < today - Duration::days(366) {
         issues.push("on_date", Rule::NotAllowed { reason: "within_the_last_year" });
     }
@@ -1492,7 +1500,7 @@ pub async fn register_dispute(
         ),
     };
     let title = issues.take(validate::text("title", &body.title, MAX_TITLE));
-    let description = issues.take(validate::text("description", &body.description, MAX_TEXT));
+    let description = issues.take(long_text("description", &body.description, MAX_TEXT));
     let address = issues.take(validate::optional_text("address", body.address.as_deref(), 200)).flatten();
     let skip_reason =
         issues.take(validate::optional_text("skip_reason", body.skip_reason.as_deref(), MAX_NOTE)).flatten();
@@ -1850,7 +1858,7 @@ pub async fn act(
                 .map_err(|e| e.fields[0].clone()),
             );
             let place = issues.take(validate::text("session.place", &s.place, 200));
-            let notes = issues.take(validate::text("session.notes", &s.notes, MAX_TEXT));
+            let notes = issues.take(long_text("session.notes", &s.notes, MAX_TEXT));
             if s.mediators.is_empty() {
                 issues.push("session.mediators", Rule::Required);
             }
@@ -1875,7 +1883,7 @@ pub async fn act(
             let agreement = match &s.agreement {
                 None => None,
                 Some(a) => {
-                    let terms = issues.take(validate::text("session.agreement.terms", &a.terms, MAX_TEXT));
+                    let terms = issues.take(long_text("session.agreement.terms", &a.terms, MAX_TEXT));
                     let mut ids = a.party_ids.clone();
                     ids.dedup();
                     if ids.len() != a.party_ids.len() {

@@ -42,7 +42,7 @@ fn register_body(nv: &str, parties: Value) -> Value {
     json!({
         "dispute_type": "land_homestead",
         "title": "宅基地边界纠纷",
-        "description": "两户翻建房屋时对宅基地界址有争议。",
+        "description": "两户翻建房屋时对宅基地界址有争议。\n双方均要求村里主持公道。",
         "natural_village_id": nv,
         "parties": parties,
     })
@@ -87,6 +87,7 @@ async fn a_dispute_climbs_to_the_town_is_settled_printed_and_followed_up() {
     assert!(d["number"].as_str().unwrap().starts_with("TJ-"), "{d}");
     assert_eq!(d["station"]["id"], station["id"]);
     assert_eq!(d["my_capacities"], json!(["station_member"]));
+    assert!(d["description"].as_str().unwrap().contains('\n'), "line breaks are kept");
     // Numbers are sealed: only masked forms leave the server.
     let text = d.to_string();
     assert!(!text.contains("13812345678") && !text.contains("371481198001010"), "{text}");

@@ -1,0 +1,1 @@
+import"./ep-css-AzyZOfL4.js";import"./css-VO5uEtcp.js";

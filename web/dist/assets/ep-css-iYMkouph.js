@@ -1,0 +1,1 @@
+import"./ep-css-AzyZOfL4.js";import"./ep-css-BJsARGrx.js";

@@ -1,0 +1,1 @@
+import{P as e}from"./vue-B0VgsaKx.js";var t=0;function n(){let{name:n=`unknown`}=e()?.type||{};return`${n}-${++t}`}export{n as t};
