@@ -374,7 +374,7 @@ async fn user_disable(db: DbArgs, username: String) -> Result<()> {
 async fn audit_verify(db: DbArgs) -> Result<ExitCode> {
     let config = load_config(None, &db)?;
     let store = open_store(&config).await?;
-    let v = wuwei_store::audit::verify(store.db(), None).await?;
+    let v = wuwei_store::audit::verify_snapshot(&store, None).await?;
     match v.first_broken {
         None => {
             println!("audit trail intact: {} records in {} chains", v.records, v.chains);

@@ -266,6 +266,24 @@ impl Store {
         Ok(Tx { txn, backend: self.backend, _guard: guard, audits: Vec::new(), audited, figures: Default::default() })
     }
 
+    /// A read-only snapshot for checks that must see one consistent state beside live writers
+    /// (`audit verify`, `points verify`): REPEATABLE READ on PostgreSQL, a deferred read
+    /// transaction on SQLite (WAL keeps its snapshot). Roll it back when done.
+    pub async fn begin_read_snapshot(&self) -> Result<DatabaseTransaction> {
+        let options = match self.backend {
+            Backend::Postgres => TransactionOptions {
+                isolation_level: Some(sea_orm::IsolationLevel::RepeatableRead),
+                access_mode: Some(sea_orm::AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
+            Backend::Sqlite => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+                ..TransactionOptions::default()
+            },
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
     /// A consistent copy of a SQLite database while the server runs.
     pub async fn backup_sqlite(&self, target: &std::path::Path) -> Result<()> {
         if self.backend != Backend::Sqlite {

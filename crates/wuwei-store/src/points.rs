@@ -25,9 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    AccessMode, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IsolationLevel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -39,7 +38,7 @@ use wuwei_domain::points::ledger::{
 use wuwei_domain::validate::PageRequest;
 
 use crate::entity::{household, points_balance, points_entry, points_head, points_posting, points_rule_change};
-use crate::{Actor, AuditDraft, Backend, Result, Store, StoreError, Tx, micros};
+use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, micros};
 
 /// Postings read per round trip while verifying: bounded memory for the rows whatever the
 /// ledger's length (the verifier itself keeps one small record per posting and account).
@@ -392,18 +391,7 @@ pub async fn verify(db: &impl ConnectionTrait, town: Option<Uuid>) -> Result<Led
 /// runs (a live server) are either wholly seen or not at all: `REPEATABLE READ` on PostgreSQL, a
 /// read transaction on SQLite (WAL keeps its snapshot; writers go on meanwhile).
 pub async fn verify_snapshot(store: &Store, town: Option<Uuid>) -> Result<LedgerVerification> {
-    let options = match store.backend() {
-        Backend::Postgres => TransactionOptions {
-            isolation_level: Some(IsolationLevel::RepeatableRead),
-            access_mode: Some(AccessMode::ReadOnly),
-            ..TransactionOptions::default()
-        },
-        Backend::Sqlite => TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
-            ..TransactionOptions::default()
-        },
-    };
-    let txn = store.db().begin_with_options(options).await?;
+    let txn = store.begin_read_snapshot().await?;
     let out = verify(&txn, town).await?;
     txn.rollback().await?;
     Ok(out)

@@ -105,7 +105,7 @@ pub struct VerifyResult {
 pub async fn verify_audit(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<VerifyResult>> {
     let towns = visible_towns_for(&state, &auth.principal, Permission::AuditRead).await?;
     let chains: Option<Vec<String>> = towns.map(|t| t.iter().map(|id| id.to_string()).collect());
-    let v = audit::verify(state.store().db(), chains.as_deref()).await?;
+    let v = audit::verify_snapshot(state.store(), chains.as_deref()).await?;
     Ok(Json(VerifyResult {
         ok: v.first_broken.is_none(),
         chains: v.chains,
