@@ -50,6 +50,29 @@ export type DisputeActionName = (typeof ACTIONS)[number] | 'register'
 
 export type Card = 'none' | 'yellow' | 'red'
 
+/** What routing at town level looks at (`six_in_one::RoutingFlag`), in the server's order. */
+export const ROUTING_FLAGS = [
+  'party_member_or_cadre',
+  'gang',
+  'violence',
+  'illegal_petitioning',
+  'legal_aid',
+  'peoples_mediation',
+  'petition_letter',
+  'backlog',
+  'direct_acceptance',
+  'watch',
+] as const
+export type RoutingFlag = (typeof ROUTING_FLAGS)[number]
+
+/** The deadline policy's periods, in days (each 1 to 365: `MIN_POLICY_DAYS`..`MAX_POLICY_DAYS`). */
+export const POLICY_KEYS = ['natural_village_days', 'admin_village_days', 'town_days', 'follow_up_days'] as const
+export type PolicyKey = (typeof POLICY_KEYS)[number]
+export const MIN_POLICY_DAYS = 1
+export const MAX_POLICY_DAYS = 365
+/** A town keeps at most this many routing rules (`six_in_one::MAX_ROUTING_RULES`). */
+export const MAX_ROUTING_RULES = 60
+
 export interface Photo {
   id: string
   url: string
@@ -167,8 +190,8 @@ export interface Dispute {
   holder: string
   lead_office: Office | null
   collaborators: Office[]
-  /** Routing flags (the server's addition to the contract). */
-  flags?: string[]
+  /** Routing flags (`party_member_or_cadre` is added when a party is one). */
+  flags: RoutingFlag[]
   level_due_at: string | null
   follow_up_due_at: string | null
   card: Card
@@ -302,6 +325,8 @@ export interface NewDispute {
   level: Level
   skip_reason?: string | null
   case_id?: string | null
+  /** What routing at town level looks at. */
+  flags?: RoutingFlag[]
   parties: NewParty[]
 }
 
@@ -352,11 +377,19 @@ export interface Board {
   unassigned: Dispute[]
 }
 
+export interface RoutingRuleDto {
+  flag: RoutingFlag
+  office: Office
+}
+
 export interface MediationSettings {
   town_id?: string
-  policy: { natural_village_days: number; admin_village_days: number; town_days: number; follow_up_days: number }
-  routing_rules: { flag: string; office: Office }[]
+  policy: Record<PolicyKey, number>
+  /** In priority order: the first rule whose flag a dispute has names the lead office. */
+  routing_rules: RoutingRuleDto[]
+  /** Leads when no rule matches. */
   fallback: Office
+  /** 0 while the defaults apply. */
   version: number
 }
 

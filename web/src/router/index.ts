@@ -226,6 +226,13 @@ const routes: RouteRecordRaw[] = [
         meta: { title: 'mediation.menu.figures', permission: 'mediation.read' },
       },
       {
+        // Read-only without `mediation.manage`; the server answers 403 outside a town scope.
+        path: 'mediation/settings',
+        name: 'mediation-settings',
+        component: () => import('@/views/mediation/SettingsView.vue'),
+        meta: { title: 'mediation.menu.settings', permission: 'mediation.read' },
+      },
+      {
         path: 'inbox',
         name: 'inbox',
         component: () => import('@/views/inbox/InboxView.vue'),

@@ -32,6 +32,7 @@ export const DESK_MENU: readonly MenuItem[] = [
   { path: '/mediation/board', title: 'mediation.menu.board', icon: 'mediationBoard', permission: 'mediation.read' },
   { path: '/mediation/stations', title: 'mediation.menu.stations', icon: 'mediationStations', permission: 'mediation.read' },
   { path: '/mediation/figures', title: 'mediation.menu.figures', icon: 'mediationFigures', permission: 'mediation.read' },
+  { path: '/mediation/settings', title: 'mediation.menu.settings', icon: 'mediationSettings', permission: 'mediation.read' },
   { path: '/inbox', title: 'menu.inbox', icon: 'inbox' },
 ]
 

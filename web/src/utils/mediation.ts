@@ -1,7 +1,24 @@
 // Pure helpers of the mediation pages: resident ID and mobile number checks mirroring the server
 // (wuwei_domain::mediation::privacy), masking for display, the three-level stepper, deadlines,
 // shares, the history's escalations, and the figures' chart options. No UI library here.
-import { LEVELS, type DisputeDetail, type HistoryEntry, type Level, type MediationFigures, type MonthCount, type Office } from '@/api/mediation'
+import {
+  LEVELS,
+  MAX_POLICY_DAYS,
+  MIN_POLICY_DAYS,
+  POLICY_KEYS,
+  type DisputeDetail,
+  type DisputeType,
+  type HistoryEntry,
+  type Level,
+  type MediationFigures,
+  type MediationSettings,
+  type MonthCount,
+  type Office,
+  type Risk,
+  type RoutingFlag,
+  type RoutingRuleDto,
+} from '@/api/mediation'
+import type { CaseDetail, TimelineEntry } from '@/api/cases'
 
 // ---- resident ID numbers (GB 11643, ISO 7064 MOD 11-2) ----
 
@@ -286,4 +303,123 @@ export function termClauses(terms: string): string[] {
     .split(/(?<=[。；;])|\n+/)
     .map((s) => s.trim().replace(/^[（(]?[\d一二三四五六七八九十]+[）)、.．]\s*/, '').replace(/[；;]$/, '').trim())
     .filter((s) => s && !/^[。；;]$/.test(s))
+}
+
+// ---- settings: deadlines and six-in-one routing rules ----
+
+/** What is wrong with a deadline in days (null: fine): a whole number from 1 to 365, as the server checks. */
+export function policyDaysProblem(value: unknown): 'required' | 'range' | null {
+  if (value === null || value === undefined || value === '') return 'required'
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < MIN_POLICY_DAYS || n > MAX_POLICY_DAYS) return 'range'
+  return null
+}
+
+/** The rules with the one at `index` moved by `delta` places (priority order matters). */
+export function moveRule<T>(rules: readonly T[], index: number, delta: number): T[] {
+  const to = index + delta
+  if (index < 0 || index >= rules.length || to < 0 || to >= rules.length) return [...rules]
+  const out = [...rules]
+  const [r] = out.splice(index, 1)
+  out.splice(to, 0, r!)
+  return out
+}
+
+/**
+ * How the six-in-one would route a town-level dispute with these flags, as the server does
+ * (`six_in_one::route`): a high risk counts as violence; the office of the first matching rule
+ * leads, the offices of the others collaborate in rule order, each once; without a match the
+ * fallback leads alone; political-legal never collaborates (it sees every dispute anyway).
+ */
+export function previewRoute(flags: readonly RoutingFlag[], risk: Risk, rules: readonly RoutingRuleDto[], fallback: Office): { lead: Office; collaborators: Office[]; matched: boolean } {
+  const effective = new Set<RoutingFlag>(flags)
+  if (risk === 'high') effective.add('violence')
+  const offices: Office[] = []
+  for (const r of rules) if (effective.has(r.flag) && !offices.includes(r.office)) offices.push(r.office)
+  const lead = offices[0] ?? fallback
+  return { lead, collaborators: offices.slice(1).filter((o) => o !== lead && o !== 'political_legal'), matched: offices.length > 0 }
+}
+
+/** Whether two settings say the same (to know whether there is anything to save). */
+export function sameSettings(a: Pick<MediationSettings, 'policy' | 'routing_rules' | 'fallback'>, b: Pick<MediationSettings, 'policy' | 'routing_rules' | 'fallback'>): boolean {
+  return (
+    POLICY_KEYS.every((k) => Number(a.policy[k]) === Number(b.policy[k])) &&
+    a.fallback === b.fallback &&
+    a.routing_rules.length === b.routing_rules.length &&
+    a.routing_rules.every((r, i) => r.flag === b.routing_rules[i]!.flag && r.office === b.routing_rules[i]!.office)
+  )
+}
+
+// ---- a case handed over to mediation ----
+
+/** The dispute type a case category's code suggests (`neighbour_dispute` → `neighbour`), or null. */
+export function disputeTypeOfCategory(code: string | null | undefined): DisputeType | null {
+  const c = (code ?? '').toLowerCase()
+  const rules: [RegExp, DisputeType][] = [
+    [/neighbo/, 'neighbour'],
+    [/famil|marri/, 'family_marriage'],
+    [/land|homestead/, 'land_homestead'],
+    [/wage/, 'unpaid_wages'],
+    [/debt|loan/, 'debts'],
+    [/contract/, 'contracts'],
+    [/damage|injur/, 'damage_injury'],
+  ]
+  return rules.find(([re]) => re.test(c))?.[1] ?? null
+}
+
+/** What a case hands to the dispute register form. */
+export interface HandOverPrefill {
+  case_id: string
+  case_number: string
+  dispute_type: DisputeType | null
+  title: string
+  description: string
+  natural_village: { id: string; name: string } | null
+  admin_village: { id: string; name: string } | null
+  lat: number | null
+  lon: number | null
+  address: string
+  /** The reporter as the applicant, when the case names one (phone only if it is a mobile). */
+  parties: { name: string; phone: string; side: 'applicant' }[]
+}
+
+export function handOverPrefill(c: Pick<CaseDetail, 'id' | 'number' | 'category' | 'title' | 'description' | 'natural_village' | 'admin_village' | 'lat' | 'lon' | 'address' | 'reporter'>): HandOverPrefill {
+  const name = c.reporter.name?.trim() ?? ''
+  const phone = c.reporter.phone ? (normalisePhone(c.reporter.phone) ?? '') : ''
+  return {
+    case_id: c.id,
+    case_number: c.number,
+    dispute_type: disputeTypeOfCategory(c.category.code),
+    title: c.title.slice(0, 128),
+    description: c.description ?? '',
+    natural_village: c.natural_village ? { id: c.natural_village.id, name: c.natural_village.name } : null,
+    admin_village: c.admin_village ? { id: c.admin_village.id, name: c.admin_village.name } : null,
+    // A point goes with its village only (the server checks it lies inside).
+    lat: c.natural_village ? c.lat : null,
+    lon: c.natural_village ? c.lon : null,
+    address: c.address ?? '',
+    parties: name ? [{ name: name.slice(0, 64), phone, side: 'applicant' }] : [],
+  }
+}
+
+/** The dispute a case was handed over to, read from the case's timeline (`mediation_*` entries), or null. */
+export function disputeOfCase(timeline: readonly Pick<TimelineEntry, 'action' | 'data'>[]): string | null {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const e = timeline[i]!
+    const id = e.action.startsWith('mediation_') ? e.data?.dispute_id : undefined
+    if (typeof id === 'string' && id) return id
+  }
+  return null
+}
+
+/**
+ * Why the server refused to take a case over, when it did: `already` (409: a dispute follows it
+ * already), `not_dispute` (422 on `case_id`: not a case of a dispute category, or not one the
+ * caller may read), or null when the refusal is about something else.
+ */
+export function handOverRefusal(err: { status?: number; code?: string; fields?: readonly { field: string }[] } | null | undefined): 'already' | 'not_dispute' | null {
+  if (!err || !err.fields?.some((f) => f.field === 'case_id')) return null
+  if (err.status === 409) return 'already'
+  if (err.status === 422) return 'not_dispute'
+  return null
 }
