@@ -58,6 +58,7 @@ interface DisputeDetail {
   holder: string
   lead_office: string | null
   collaborators: string[]
+  flags: string[]
   parties: { id: string; name: string; id_number_masked: string | null; phone_masked: string | null }[]
   agreements: { id: string }[]
   tasks: { office: string; role: string }[]
@@ -134,6 +135,12 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   await p1.getByTestId('party-id').locator('input').fill(idB)
   await p1.getByTestId('party-address').locator('input').fill('宋家营村东街 14 号')
   await expect(mp.getByTestId('register-level').locator('[data-level=natural_village]')).toHaveAttribute('aria-checked', 'true')
+  // A routing flag for the six-in-one, should the dispute reach the town.
+  const flag = mp.getByTestId('register-flags').locator('[data-flag=peoples_mediation]')
+  await flag.click()
+  await expect(flag).toHaveAttribute('aria-checked', 'true')
+  await flag.scrollIntoViewIfNeeded()
+  await snap(mp, 'm01b-phone-register-flags', false)
   await expectNoSidewaysScroll(mp)
   await snap(mp, 'm01-phone-register', false)
   await mp.getByTestId('register-submit').click()
@@ -150,6 +157,7 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   let d = await getJson<DisputeDetail>(mp, `/api/v1/mediation/disputes/${disputeId}`)
   expect(d.level).toBe('natural_village')
   expect(d.state).toBe('registered')
+  expect(d.flags).toEqual(['peoples_mediation'])
   expect(d.parties.map((p) => p.name).sort()).toEqual(['张建国', '李秀英'].sort())
   const zhang = d.parties.find((p) => p.name === '张建国')!
   expect(zhang.id_number_masked).toBe(`${idA.slice(0, 3)}***********${idA.slice(14)}`)
@@ -370,4 +378,318 @@ test('mediation: registered at a station, failed at two levels, routed by the si
   await snap(ep, 'd17-figures-en')
   expect(enErrors).toEqual([])
   await en.close()
+})
+
+// ---- the town's mediation settings, and a case of a dispute category handed over to mediation ----
+
+async function send(page: Page, method: 'POST' | 'PUT' | 'PATCH', path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const csrf = (await page.context().cookies()).find((c) => c.name === 'wuwei_csrf')?.value ?? ''
+  const res = await page.request.fetch(`${baseUrl()}${path}`, { method, data: body, headers: { 'X-CSRF-Token': csrf } })
+  return { status: res.status(), json: await res.json().catch(() => null) }
+}
+
+interface Settings {
+  town_id: string
+  policy: Record<string, number>
+  routing_rules: { flag: string; office: string }[]
+  fallback: string
+  version: number
+}
+
+interface Category {
+  id: string
+  code: string
+  is_dispute: boolean
+  parent_id: string | null
+  name: string
+  name_en: string
+  default_unit_kind: string
+  requires_photo: boolean
+  active: boolean
+  policies: unknown[]
+  version: number
+}
+
+/** Picks an option of an Element Plus select by its label. */
+async function choose(page: Page, select: ReturnType<Page['locator']>, label: string): Promise<void> {
+  await select.click()
+  await page.locator('.el-select-dropdown:visible .el-select-dropdown__item', { hasText: label }).first().click()
+}
+
+test('mediation settings: a deadline kept across a reload, rules checked by the server, read-only without mediation.manage; a dispute-category case handed over', async ({ browser }) => {
+  test.setTimeout(240_000)
+  const tag = Date.now().toString(36)
+
+  // ---- pl1 (political-legal, mediation.manage) edits the settings with the keyboard ----
+  const pl = await person(browser, false)
+  const pp = pl.page
+  await signIn(pp, 'pl1')
+  await expect(pp).not.toHaveURL(/\/login/)
+  await expect(pp.locator('.desk__menu')).toContainText('调解设置')
+  await pp.locator('.desk__menu').getByText('调解设置').click()
+  await expect(pp).toHaveURL(/\/mediation\/settings$/)
+  await expect(pp.getByTestId('mediation-settings')).toHaveAttribute('data-editable', 'true')
+  const before = await getJson<Settings>(pp, '/api/v1/mediation/settings')
+  const townDays = pp.getByTestId('policy-town_days').locator('input')
+  await expect(townDays).toHaveValue(String(before.policy.town_days))
+  const newDays = before.policy.town_days === 45 ? 46 : 45
+  await expect(pp.getByTestId('settings-save')).toBeDisabled()
+  await townDays.click()
+  await pp.keyboard.press('Control+A')
+  await pp.keyboard.type(String(newDays))
+  await pp.keyboard.press('Tab')
+  await expect(pp.getByTestId('settings-save')).toBeEnabled()
+  // Out of range is refused beside the field before anything is sent.
+  const nvDays = pp.getByTestId('policy-natural_village_days').locator('input')
+  await nvDays.click()
+  await pp.keyboard.press('Control+A')
+  await pp.keyboard.type('400')
+  await pp.keyboard.press('Tab')
+  await pp.keyboard.press('Control+S')
+  await expect(pp.getByTestId('policy-natural_village_days')).toContainText('应为 1 到 365 之间的整数')
+  await nvDays.click()
+  await pp.keyboard.press('Control+A')
+  await pp.keyboard.type(String(before.policy.natural_village_days))
+  await pp.keyboard.press('Tab')
+  await pp.keyboard.press('Control+S')
+  await expect(pp.locator('.el-message--success', { hasText: '调解设置已保存' })).toBeVisible()
+  await pp.reload()
+  await expect(pp.getByTestId('policy-town_days').locator('input')).toHaveValue(String(newDays))
+  const saved = await getJson<Settings>(pp, '/api/v1/mediation/settings')
+  expect(saved.policy.town_days).toBe(newDays)
+  expect(saved.policy.natural_village_days).toBe(before.policy.natural_village_days)
+  expect(saved.version).toBeGreaterThan(before.version)
+
+  // A rule repeating the first is refused by the server, and the answer is shown at that rule.
+  const n = saved.routing_rules.length
+  await pp.getByTestId('rule-add').click()
+  const added = pp.getByTestId(`rule-${n}`)
+  await choose(pp, added.locator('.el-select').nth(0), '涉及党员干部')
+  await choose(pp, added.locator('.el-select').nth(1), '纪委')
+  await pp.getByTestId('settings-save').click()
+  await expect(added.locator('.rule__error')).toBeVisible()
+  await expect(added).toHaveClass(/rule--error/)
+  await snap(pp, 'd18-settings-rule-refused')
+  await added.getByTestId('rule-remove').click()
+  await expect(pp.getByTestId(`rule-${n}`)).toHaveCount(0)
+  await expect(pp.getByTestId('settings-save')).toBeDisabled()
+
+  // Moving a rule up with the keyboard changes the order; undo brings it back.
+  const second = pp.getByTestId('rule-1')
+  const flag1 = await second.getAttribute('data-flag')
+  await second.getByTestId('rule-up').focus()
+  await pp.keyboard.press('Enter')
+  await expect(pp.getByTestId('rule-0')).toHaveAttribute('data-flag', flag1!)
+  await pp.getByTestId('settings-revert').click()
+  await expect(pp.getByTestId('rule-1')).toHaveAttribute('data-flag', flag1!)
+
+  // The preview routes as the server: legal aid with violence → justice leads, police collaborate.
+  const preview = pp.getByTestId('settings-preview')
+  await preview.locator('[data-flag=legal_aid]').click()
+  await preview.locator('[data-flag=violence]').click()
+  await expect(pp.getByTestId('preview-result')).toHaveAttribute('data-lead', 'justice')
+  await expect(pp.getByTestId('preview-result')).toContainText('公安 协办')
+  await snap(pp, 'd19-settings')
+  expect(pl.errors).toEqual([])
+
+  // ---- justice1 (no mediation.manage) sees the settings and the station members read-only ----
+  const js = await person(browser, false)
+  const jp = js.page
+  await signIn(jp, 'justice1')
+  await expect(jp).not.toHaveURL(/\/login/)
+  await jp.goto(`${baseUrl()}/mediation/settings`)
+  await expect(jp.getByTestId('settings-readonly')).toBeVisible()
+  await expect(jp.getByTestId('mediation-settings')).toHaveAttribute('data-editable', 'false')
+  await expect(jp.getByTestId('policy-town_days').locator('input')).toHaveValue(String(newDays))
+  await expect(jp.getByTestId('policy-town_days').locator('input')).toBeDisabled()
+  await expect(jp.getByTestId('settings-save')).toHaveCount(0)
+  await expect(jp.getByTestId('rule-add')).toHaveCount(0)
+  await expect(jp.getByTestId('rule-0')).toHaveAttribute('data-flag', saved.routing_rules[0]!.flag)
+  await expect(jp.getByTestId('rule-0').locator('.el-select')).toHaveCount(0)
+  await snap(jp, 'd20-settings-read-only')
+  const refused = await send(jp, 'PUT', '/api/v1/mediation/settings', { town_id: saved.town_id, version: saved.version, policy: saved.policy, routing_rules: saved.routing_rules, fallback: saved.fallback })
+  expect(refused.status).toBe(403)
+  const stationList = await getJson<{ items: { id: string }[] }>(jp, '/api/v1/mediation/stations?page_size=1')
+  await jp.goto(`${baseUrl()}/mediation/stations/${stationList.items[0]!.id}`)
+  await expect(jp.getByTestId('station-name')).toBeVisible()
+  await expect(jp.locator('[data-testid=station-members] .el-table__body tr').first()).toBeVisible()
+  await expect(jp.getByTestId('member-add')).toHaveCount(0)
+  await expect(jp.locator('[data-testid=station-members] [data-member]')).toHaveCount(0)
+  await pp.goto(`${baseUrl()}/mediation/stations/${stationList.items[0]!.id}`)
+  await expect(pp.getByTestId('member-add')).toBeVisible()
+  await expect(pp.locator('[data-testid=station-members] [data-member]').first()).toBeVisible()
+  expect(js.errors).toEqual([])
+  await js.context.close()
+
+  // ---- cases of a dispute category, taken on the hotline by a dispatcher ----
+  const admin = await person(browser, false)
+  const ap = admin.page
+  await signIn(ap, 'admin')
+  await expect(ap).not.toHaveURL(/\/login/)
+  const townId = saved.town_id
+  const cats = await getJson<Category[]>(ap, `/api/v1/towns/${townId}/categories`)
+  const neighbour = cats.find((c) => c.code === 'neighbour_dispute')!
+  expect(neighbour.is_dispute).toBe(true)
+  // A dispute category of its own, to be turned into a non-dispute one while a hand-over is open.
+  const made = await send(ap, 'POST', `/api/v1/towns/${townId}/categories`, {
+    code: `e2e_dispute_${tag}`,
+    name: `e2e 纠纷 ${tag}`,
+    name_en: `e2e dispute ${tag}`,
+    default_unit_kind: neighbour.default_unit_kind,
+    requires_photo: false,
+    is_dispute: true,
+    policies: neighbour.policies,
+  })
+  expect(made.status, JSON.stringify(made.json)).toBe(201)
+  const own = made.json as Category
+  const hh = await getJson<{ items: { code: string; lat: number | null; lon: number | null }[] }>(ap, '/api/v1/households?q=DW-AV02-NV01-&page_size=20')
+  const homes = hh.items.filter((h) => h.lat !== null && h.lon !== null)
+  expect(homes.length, 'located households of AV02-NV01').toBeGreaterThan(2)
+
+  const dsp = await person(browser, false)
+  await signIn(dsp.page, 'dispatcher1')
+  await expect(dsp.page).not.toHaveURL(/\/login/)
+  const newCase = async (categoryId: string, title: string, at: { lat: number | null; lon: number | null }) => {
+    const r = await send(dsp.page, 'POST', '/api/v1/cases', {
+      town_id: townId,
+      category_id: categoryId,
+      title,
+      description: '两户因院墙外排水沟走向争吵多日，来电请求调解。',
+      lat: at.lat,
+      lon: at.lon,
+      address: '村西头排水沟',
+      source: 'hotline',
+      reporter_name: '王秀兰',
+      reporter_phone: '13912345678',
+    })
+    expect(r.status, JSON.stringify(r.json)).toBe(201)
+    return r.json as { id: string; number: string; natural_village: { name: string } | null }
+  }
+  const caseA = await newCase(neighbour.id, `排水沟纠纷 e2e ${tag}`, homes[0]!)
+  const caseB = await newCase(neighbour.id, `院墙纠纷 e2e ${tag}`, homes[1]!)
+  const caseC = await newCase(own.id, `借款纠纷 e2e ${tag}`, homes[2]!)
+  await dsp.context.close()
+
+  // ---- pl1 hands case A over: the form is prefilled from the case; flags are ticked ----
+  await pp.goto(`${baseUrl()}/cases/${caseA.id}`)
+  await expect(pp.getByTestId('case-number')).toHaveText(caseA.number)
+  await pp.getByTestId('case-hand-over').click()
+  const dialog = pp.locator('.el-dialog', { has: pp.getByTestId('reg-submit') })
+  await expect(dialog).toBeVisible()
+  await expect(dialog.getByTestId('handover-case')).toContainText(caseA.number)
+  await expect(dialog.getByTestId('reg-title')).toHaveValue(`排水沟纠纷 e2e ${tag}`)
+  await expect(dialog.getByTestId('reg-description')).toHaveValue(/排水沟走向/)
+  // The selects of the first row: type, then village (the risk between them is radio buttons).
+  await expect(dialog.locator('.el-select').nth(0)).toContainText('邻里纠纷')
+  await expect(dialog.locator('.el-select').nth(1)).toContainText(caseA.natural_village!.name)
+  await expect(dialog.getByTestId('reg-party-0').getByTestId('reg-party-name')).toHaveValue('王秀兰')
+  // The reporter's phone comes along when the caller sees it whole (a masked one would be refused).
+  const seenPhone = (await getJson<{ reporter: { phone: string | null } }>(pp, `/api/v1/cases/${caseA.id}`)).reporter.phone ?? ''
+  await expect(dialog.getByTestId('reg-party-0').getByTestId('reg-party-phone')).toHaveValue(/^1\d{10}$/.test(seenPhone) ? seenPhone : '')
+  await dialog.getByTestId('reg-party-1').getByTestId('reg-party-name').fill('赵德顺')
+  await dialog.locator('[data-testid=reg-flags] [data-flag=peoples_mediation]').click()
+  await dialog.locator('[data-testid=reg-flags] [data-flag=watch]').click()
+  await snap(pp, 'd21-hand-over-form', false)
+  await dialog.getByTestId('reg-title').press('Control+Enter')
+  await expect(pp.getByTestId('register-dialog-done')).toBeVisible()
+  await snap(pp, 'd22-hand-over-done', false)
+  const link = pp.getByTestId('register-dialog-link')
+  const disputeNumber = (await link.getAttribute('data-number')) ?? ''
+  expect(disputeNumber).toMatch(/^[A-Z0-9-]+$/)
+  await link.click()
+  await expect(pp.getByTestId('dispute-number')).toHaveText(disputeNumber)
+  await expect(pp.locator('[data-testid=dispute-flags] [data-flag=peoples_mediation]')).toBeVisible()
+  await expect(pp.locator('[data-testid=dispute-flags] [data-flag=watch]')).toBeVisible()
+  await expect(pp.getByTestId('dispute-holder')).toHaveAttribute('data-holder', 'station')
+  await expect(pp.locator(`a[href="/cases/${caseA.id}"]`)).toBeVisible()
+  const handed = await getJson<{ items: { id: string; number: string; case_id: string | null; flags: string[] }[] }>(pp, `/api/v1/mediation/disputes?q=${encodeURIComponent(disputeNumber)}`)
+  const dto = handed.items.find((x) => x.number === disputeNumber)!
+  expect(dto.case_id).toBe(caseA.id)
+  expect(dto.flags.sort()).toEqual(['peoples_mediation', 'watch'])
+  // The case now follows the dispute: a link instead of the button.
+  await pp.locator(`a[href="/cases/${caseA.id}"]`).click()
+  await expect(pp.getByTestId('case-followed-by')).toBeVisible()
+  await expect(pp.getByTestId('case-hand-over')).toHaveCount(0)
+  await expect(pp.getByTestId('case-timeline')).toContainText('转交调解')
+  await snap(pp, 'd23-case-followed-by-dispute')
+  await pp.getByTestId('case-dispute-link').click()
+  await expect(pp.getByTestId('dispute-number')).toHaveText(disputeNumber)
+
+  // ---- case B is handed over elsewhere while pl1's form is open: 409 shown above the form ----
+  await pp.goto(`${baseUrl()}/cases/${caseB.id}`)
+  await pp.getByTestId('case-hand-over').click()
+  await expect(dialog).toBeVisible()
+  await dialog.getByTestId('reg-party-1').getByTestId('reg-party-name').fill('孙桂芝')
+  await choose(pp, dialog.locator('.el-select').first(), '邻里纠纷')
+  const first = await send(pp, 'POST', '/api/v1/mediation/disputes', {
+    town_id: townId,
+    dispute_type: 'neighbour',
+    title: `院墙纠纷 e2e ${tag}`,
+    description: '同一事件的另一次转交。',
+    natural_village_id: (await getJson<{ natural_village: { id: string } }>(pp, `/api/v1/cases/${caseB.id}`)).natural_village.id,
+    case_id: caseB.id,
+    parties: [{ name: '王秀兰' }],
+  })
+  expect(first.status, JSON.stringify(first.json)).toBe(201)
+  await dialog.getByTestId('reg-submit').click()
+  await expect(dialog.getByTestId('handover-refused')).toContainText('此事件已转交调解，不能重复转交')
+  await pp.keyboard.press('Escape')
+  await expect(dialog).toBeHidden()
+
+  // ---- case C's category stops being a dispute category while the form is open: 422 shown ----
+  await pp.goto(`${baseUrl()}/cases/${caseC.id}`)
+  await pp.getByTestId('case-hand-over').click()
+  await expect(dialog).toBeVisible()
+  await choose(pp, dialog.locator('.el-select').first(), '债权债务')
+  await dialog.getByTestId('reg-party-1').getByTestId('reg-party-name').fill('刘长海')
+  const flipped = await send(ap, 'PATCH', `/api/v1/categories/${own.id}`, {
+    version: own.version,
+    parent_id: own.parent_id,
+    code: own.code,
+    name: own.name,
+    name_en: own.name_en,
+    default_unit_kind: own.default_unit_kind,
+    requires_photo: own.requires_photo,
+    is_dispute: false,
+    active: own.active,
+    policies: own.policies,
+  })
+  expect(flipped.status, JSON.stringify(flipped.json)).toBe(200)
+  await dialog.getByTestId('reg-submit').click()
+  await expect(dialog.getByTestId('handover-refused')).toContainText('只有矛盾纠纷类别的事件可以转交调解')
+  await snap(pp, 'd24-hand-over-refused', false)
+  await pp.keyboard.press('Escape')
+  // Read afresh, the case is no dispute any more: no button.
+  await pp.reload()
+  await expect(pp.getByTestId('case-number')).toHaveText(caseC.number)
+  await expect(pp.getByTestId('case-actions')).toBeVisible()
+  await expect(pp.getByTestId('case-hand-over')).toHaveCount(0)
+  expect(pl.errors).toEqual([])
+
+  // ---- the same pages in English ----
+  const en = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en', timezoneId: 'Asia/Shanghai' })
+  await en.addInitScript(() => localStorage.setItem('wuwei.locale', 'en'))
+  const ep = await en.newPage()
+  const enErrors = watchErrors(ep)
+  await signIn(ep, 'pl1')
+  await expect(ep).not.toHaveURL(/\/login/)
+  await ep.goto(`${baseUrl()}/mediation/settings`)
+  await expect(ep.getByTestId('settings-rules')).toContainText('Six-in-one routing rules')
+  await expect(ep.getByTestId('rule-0')).toBeVisible()
+  await snap(ep, 'd25-settings-en')
+  await ep.goto(`${baseUrl()}/mediation/disputes`)
+  await ep.getByTestId('dispute-register').click()
+  await expect(ep.locator('.el-dialog', { has: ep.getByTestId('reg-submit') })).toContainText('Routing flags')
+  await snap(ep, 'd26-register-dialog-en', false)
+  await ep.keyboard.press('Escape')
+  expect(enErrors).toEqual([])
+  await en.close()
+
+  // ---- the settings as they were ----
+  const now = await getJson<Settings>(ap, '/api/v1/mediation/settings')
+  const restored = await send(ap, 'PUT', '/api/v1/mediation/settings', { town_id: townId, version: now.version, policy: before.policy, routing_rules: before.routing_rules, fallback: before.fallback })
+  expect(restored.status, JSON.stringify(restored.json)).toBe(200)
+  expect(admin.errors).toEqual([])
+  await admin.context.close()
+  await pl.context.close()
 })

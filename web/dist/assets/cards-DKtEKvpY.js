@@ -1,0 +1,1 @@
+import{g as e,v as t}from"./index-CkyKHDr-.js";var n=e=>`/api/v1/households/${encodeURIComponent(e)}/card`,r={status:t=>e.get(n(t)),issue:t=>e.post(n(t)),revoke:t=>e.delete(n(t)),sheet:t=>e.post(`/api/v1/admin-villages/${encodeURIComponent(t)}/cards`),signIn:e=>t(`/api/v1/auth/card`,{method:`POST`,body:{token:e},skipAuthRedirect:!0})};export{r as t};

@@ -1,0 +1,1 @@
+import"./ep-css-Dq0Skoot.js";import"./ep-css-DJlEekNK.js";

@@ -1,0 +1,1 @@
+import"./ep-css-Dq0Skoot.js";import"./css-BCjLpMo1.js";

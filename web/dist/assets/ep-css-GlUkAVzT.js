@@ -1,1 +1,0 @@
-import"./ep-css-AzyZOfL4.js";import"./css-VO5uEtcp.js";

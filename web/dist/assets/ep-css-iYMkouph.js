@@ -1,1 +1,0 @@
-import"./ep-css-AzyZOfL4.js";import"./ep-css-BJsARGrx.js";

@@ -1,1 +1,0 @@
-import{g as e}from"./index-9KDFMLd0.js";var t={list:(t,n)=>e.get(`/api/v1/households`,{...t},n),get:t=>e.get(`/api/v1/households/${encodeURIComponent(t)}`)};export{t};

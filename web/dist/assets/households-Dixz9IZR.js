@@ -1,0 +1,1 @@
+import{g as e}from"./index-CkyKHDr-.js";var t={list:(t,n)=>e.get(`/api/v1/households`,{...t},n),get:t=>e.get(`/api/v1/households/${encodeURIComponent(t)}`)};export{t};

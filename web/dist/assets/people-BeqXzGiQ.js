@@ -1,1 +1,0 @@
-import{i as e}from"./index-9KDFMLd0.js";function t(t,n){if(!n)return``;let r=`${t}.${n}`;return e.global.te(r)?e.global.t(r):n}var n=e=>t(`households.relations`,e),r=e=>t(`households.genders`,e);export{n,r as t};

@@ -1,1 +1,0 @@
-import{g as e}from"./index-9KDFMLd0.js";var t={list:t=>e.get(`/api/v1/users`,{...t}),get:t=>e.get(`/api/v1/users/${encodeURIComponent(t)}`),create:t=>e.post(`/api/v1/users`,t),update:(t,n)=>e.patch(`/api/v1/users/${encodeURIComponent(t)}`,n),resetPassword:(t,n)=>e.post(`/api/v1/users/${encodeURIComponent(t)}/password`,{password:n})};export{t};
