@@ -215,6 +215,8 @@ fn reason_zh(reason: &str) -> &'static str {
         // Devices (issue 4).
         "household_or_location" => "设备只能绑定到一户或一个位置，不能同时绑定",
         "camera_in_household" => "摄像头不能绑定到农户家中",
+        // Mediation (issue 6).
+        "not_a_dispute_category" => "只有矛盾纠纷类事件可以转交调解",
         _ => "不符合规则",
     }
 }
