@@ -6,6 +6,12 @@
 //! PostgreSQL (a fresh database on that server, dropped by later runs of the test suite):
 //!   `WUWEI_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p wuwei-bench --bin ledger -- …`
 //!
+//! Seeding takes minutes; `--db DIR` keeps the seeded database for the next run: the first run
+//! seeds into `DIR/wuwei.db` (or into `--database-url URL`, e.g. a PostgreSQL database made
+//! with `createdb wuwei_bench_ledger`) and writes what it seeded to `DIR/seeded.json`; a later
+//! run with the same arguments finds that file and skips seeding (the server still runs any
+//! new migration on the saved database when it opens it).
+//!
 //! Seeding: the demo town without its case history, then postings through
 //! `wuwei_store::points::post` — the path every award, redemption and return takes: head lock,
 //! idempotency key, builder, balances checked twice, an audit entry each — `--batch` postings
@@ -45,6 +51,9 @@ struct Args {
     requests: usize,
     bin: String,
     keep: bool,
+    /// Where to keep (and look for) a seeded database.
+    db: Option<std::path::PathBuf>,
+    database_url: Option<String>,
 }
 
 fn args() -> Args {
@@ -56,6 +65,8 @@ fn args() -> Args {
         requests: 1_000,
         bin: "target/release/wuwei".into(),
         keep: false,
+        db: None,
+        database_url: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -71,6 +82,8 @@ fn args() -> Args {
             "--reads" => a.reads = v.parse().unwrap(),
             "--requests" => a.requests = v.parse().unwrap(),
             "--bin" => a.bin = v,
+            "--db" => a.db = Some(v.into()),
+            "--database-url" => a.database_url = Some(v),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -220,13 +233,54 @@ async fn timed_gets(http: &reqwest::Client, url: &str, token: &str, n: usize) ->
     (ms, last)
 }
 
+/// What a seeding run wrote to `seeded.json` beside a kept database.
+fn save_seeded(
+    path: &std::path::Path,
+    a: &Args,
+    town_id: Uuid,
+    long: Uuid,
+    postings: u64,
+    seeded: &HashMap<Uuid, Household>,
+) {
+    let households: serde_json::Map<String, Value> =
+        seeded.iter().map(|(id, h)| (id.to_string(), json!([h.balance, h.postings]))).collect();
+    let doc = json!({
+        "entries": a.entries, "long": a.long, "batch": a.batch,
+        "town_id": town_id, "long_household": long, "postings": postings, "households": households,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+fn load_seeded(path: &std::path::Path, a: &Args) -> Option<(Uuid, Uuid, u64, HashMap<Uuid, Household>)> {
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    assert_eq!(
+        (doc["entries"].as_u64(), doc["long"].as_u64(), doc["batch"].as_u64()),
+        (Some(a.entries), Some(a.long), Some(a.batch)),
+        "{} was seeded with other --entries/--long/--batch: remove it to seed again",
+        path.display()
+    );
+    let id = |v: &Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap();
+    let mut seeded = HashMap::new();
+    for (k, v) in doc["households"].as_object()? {
+        let h = Household { balance: v[0].as_i64()?, postings: v[1].as_u64()?, returnable: Vec::new() };
+        seeded.insert(Uuid::parse_str(k).ok()?, h);
+    }
+    Some((id(&doc["town_id"]), id(&doc["long_household"]), doc["postings"].as_u64()?, seeded))
+}
+
 #[tokio::main]
 async fn main() {
     let a = args();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).init();
-    let dir = std::env::temp_dir().join(format!("wuwei-bench-ledger-{}", std::process::id()));
+    let dir =
+        a.db.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("wuwei-bench-ledger-{}", std::process::id())));
     std::fs::create_dir_all(&dir).unwrap();
-    let db_url = wuwei_store::test_support::fresh_database_url(&dir).await.unwrap();
+    let saved = dir.join("seeded.json");
+    let db_url = match (&a.database_url, a.db.is_some()) {
+        (Some(url), _) => url.clone(),
+        (None, true) => format!("sqlite://{}", dir.join("wuwei.db").display()),
+        (None, false) => wuwei_store::test_support::fresh_database_url(&dir).await.unwrap(),
+    };
     let db_is_postgres = db_url.starts_with("postgres");
     println!("database: {}", if db_is_postgres { "PostgreSQL" } else { "SQLite" });
     let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 28, 9, 0, 0).unwrap();
@@ -240,16 +294,30 @@ async fn main() {
     };
     let state = wuwei_server::open(config, Arc::new(clock)).await.unwrap();
     let store = state.store().clone();
-    let demo = load_with(&store, now, DemoOptions::TOWN_ONLY).await.unwrap();
-    let town_id = demo.town_id;
+    let reused = if a.db.is_some() { load_seeded(&saved, &a) } else { None };
+    let town_id = match &reused {
+        Some((town_id, ..)) => *town_id,
+        None => load_with(&store, now, DemoOptions::TOWN_ONLY).await.unwrap().town_id,
+    };
     let scope = Scope { level: Level::Town, place: Place { town_id: Some(town_id), ..Place::default() } };
     let filter = HouseholdFilter { town_id: Some(town_id), ..HouseholdFilter::default() };
     let (rows, _) = list_households(store.db(), &filter, &[scope], 0, 100_000).await.unwrap();
     let households: Vec<Uuid> = rows.iter().map(|h| h.id).collect();
     println!("demo town: {} households", households.len());
-    let long = households[0];
-
-    let (postings, seeded) = seed(&store, town_id, &households, long, &a, start, now).await;
+    let (long, postings, seeded) = match reused {
+        Some((_, long, postings, seeded)) => {
+            println!("reused the database seeded before ({}): {postings} postings", saved.display());
+            (long, postings, seeded)
+        }
+        None => {
+            let long = households[0];
+            let (postings, seeded) = seed(&store, town_id, &households, long, &a, start, now).await;
+            if a.db.is_some() {
+                save_seeded(&saved, &a, town_id, long, postings, &seeded);
+            }
+            (long, postings, seeded)
+        }
+    };
     if db_is_postgres {
         use wuwei_store::Conn;
         store.db().execute_unprepared("ANALYZE").await.unwrap();
@@ -322,6 +390,25 @@ async fn main() {
         report(&format!("points::balance, {label} household ({n} postings, balance {expected})"), "µs", &us);
     }
 
+    // What the household points page reads, in the store (no HTTP, no sign-in): balance, totals
+    // by kind, pending awards, rank in the village.
+    for (label, h) in &targets {
+        let n = seeded.get(h).map_or(0, |s| s.postings);
+        let row = wuwei_store::households::household(store.db(), *h).await.unwrap().unwrap();
+        let mut us = Vec::with_capacity(a.reads);
+        for i in 0..a.reads + 100 {
+            let t0 = Instant::now();
+            let p = wuwei_store::points_awards::household_points(store.db(), &row).await.unwrap();
+            let dt = t0.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(p.balance, seeded.get(h).map_or(0, |s| s.balance));
+            if i >= 100 {
+                us.push(dt);
+            }
+        }
+        us.sort_by(f64::total_cmp);
+        report(&format!("points_awards::household_points, {label} household ({n} postings)"), "µs", &us);
+    }
+
     // The same over HTTP: GET /api/v1/points/households/{id} (balance, totals by kind, rank).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -348,8 +435,8 @@ async fn main() {
         report(&format!("GET /api/v1/points/households/{{id}}, {label} household ({n} postings)"), "ms", &ms);
     }
 
-    if a.keep {
-        println!("kept: {db_url}");
+    if a.keep || a.db.is_some() {
+        println!("kept: {}", wuwei_store::redact_url(&db_url));
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }

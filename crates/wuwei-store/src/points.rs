@@ -20,7 +20,8 @@
 //! `m0005_points`); `points_balance` is the running balance, so that reading a balance costs one
 //! row whatever the household's history, and [`verify`] checks it against the postings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -41,8 +42,9 @@ use crate::entity::{household, points_balance, points_entry, points_head, points
 use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, micros};
 
 /// Postings read per round trip while verifying: bounded memory for the rows whatever the
-/// ledger's length (the verifier itself keeps one small record per posting and account).
-const VERIFY_BATCH: u64 = 1_000;
+/// ledger's length (the verifier itself keeps one small record per posting and account); a
+/// batch is one row of about 0.5 kB per posting.
+const VERIFY_BATCH: u64 = 2_000;
 
 /// The posting's `actor_name` column holds at most this many characters.
 const MAX_ACTOR_CHARS: usize = 64;
@@ -402,22 +404,37 @@ pub async fn verify_snapshot(store: &Store, town: Option<Uuid>) -> Result<Ledger
 async fn ledger_towns(db: &impl ConnectionTrait) -> Result<Vec<Uuid>> {
     let mut towns: Vec<Uuid> =
         points_head::Entity::find().select_only().column(points_head::Column::TownId).into_tuple().all(db).await?;
-    let posting_towns: Vec<Uuid> = points_posting::Entity::find()
-        .select_only()
-        .column(points_posting::Column::TownId)
-        .distinct()
-        .into_tuple()
-        .all(db)
-        .await?;
-    let balance_towns: Vec<Uuid> = points_balance::Entity::find()
-        .select_only()
-        .column(points_balance::Column::TownId)
-        .distinct()
-        .into_tuple()
-        .all(db)
-        .await?;
-    towns.extend(posting_towns);
-    towns.extend(balance_towns);
+    // The distinct towns of postings and balances one index seek at a time (both tables lead
+    // their keys with `town_id`): `SELECT DISTINCT` read the whole ledger first, 3.8 s of a
+    // million postings before the first was checked.
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut next = points_posting::Entity::find()
+            .select_only()
+            .column(points_posting::Column::TownId)
+            .order_by_asc(points_posting::Column::TownId)
+            .limit(1);
+        if let Some(a) = after {
+            next = next.filter(points_posting::Column::TownId.gt(a));
+        }
+        let Some(t) = next.into_tuple::<Uuid>().one(db).await? else { break };
+        towns.push(t);
+        after = Some(t);
+    }
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut next = points_balance::Entity::find()
+            .select_only()
+            .column(points_balance::Column::TownId)
+            .order_by_asc(points_balance::Column::TownId)
+            .limit(1);
+        if let Some(a) = after {
+            next = next.filter(points_balance::Column::TownId.gt(a));
+        }
+        let Some(t) = next.into_tuple::<Uuid>().one(db).await? else { break };
+        towns.push(t);
+        after = Some(t);
+    }
     towns.sort();
     towns.dedup();
     Ok(towns)
@@ -439,73 +456,301 @@ async fn verify_town(
         .all(db)
         .await?;
     let initial = if changes.is_empty() { allow_now } else { false };
-    let mut changes = changes.into_iter().peekable();
-    let mut verifier = LedgerVerifier::new(town_id, initial);
-    let mut after = 0i64;
-    let mut chained = 0u64;
-    loop {
-        let rows = points_posting::Entity::find()
-            .filter(points_posting::Column::TownId.eq(town_id))
-            .filter(points_posting::Column::Seq.gt(after))
-            .order_by_asc(points_posting::Column::Seq)
-            .limit(VERIFY_BATCH)
-            .all(db)
-            .await?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
-        let (lo, hi) = (first.seq, last.seq);
-        let entries = points_entry::Entity::find()
-            .filter(points_entry::Column::TownId.eq(town_id))
-            .filter(points_entry::Column::Seq.gte(lo))
-            .filter(points_entry::Column::Seq.lte(hi))
-            .order_by_asc(points_entry::Column::Seq)
-            .order_by_asc(points_entry::Column::Line)
-            .all(db)
-            .await?;
-        let mut by_posting: HashMap<Uuid, Vec<points_entry::Model>> = HashMap::new();
-        for e in entries {
-            by_posting.entry(e.posting_id).or_default().push(e);
+    let mut check = TownCheck {
+        town_id,
+        verifier: LedgerVerifier::new(town_id, initial),
+        changes: changes.into_iter().map(|c| (c.seq_from, c.allow_negative)).collect(),
+        postings: 0,
+        entries: 0,
+        chained: 0,
+    };
+    // Batch n is checked on a blocking thread while batch n + 1 is read (on SQLite by the
+    // driver's own thread): the two halves of the work overlap on two cores.
+    let mut batch = posting_batch(db, town_id, 0).await?;
+    while batch.count > 0 {
+        let more = batch.count >= VERIFY_BATCH;
+        let after = batch.last;
+        let json = batch.json;
+        let checking = tokio::task::spawn_blocking(move || {
+            let found = check.push_batch(&json);
+            (check, found)
+        });
+        let next = if more { Some(posting_batch(db, town_id, after).await) } else { None };
+        let (back, found) =
+            checking.await.map_err(|e| StoreError::Invariant(format!("the points verifier stopped: {e}")))?;
+        check = back;
+        if let Some(problem) = found? {
+            out.postings += check.postings;
+            out.entries += check.entries;
+            return Ok(Err(problem));
         }
-        let n = rows.len() as u64;
-        for row in rows {
-            after = row.seq;
-            let seq = row.seq;
-            let entries = by_posting.remove(&row.id).unwrap_or_default();
-            chained += entries.len() as u64;
-            let posting = match posting_of(row, entries) {
-                Ok((p, _)) => p,
-                Err(problem) => return Ok(Err(LedgerProblem::BadRow { town_id, seq, problem })),
-            };
-            while let Some(c) = changes.next_if(|c| c.seq_from <= seq) {
-                verifier.set_allow_negative(c.allow_negative);
-            }
-            if let Err(v) = verifier.push(&posting) {
-                return Ok(Err(violation(v)));
-            }
-            out.postings += 1;
-            out.entries += posting.entries.len() as u64;
-        }
-        if n < VERIFY_BATCH {
-            break;
+        match next {
+            Some(next) => batch = next?,
+            None => break,
         }
     }
-    let balances = points_balance::Entity::find().filter(points_balance::Column::TownId.eq(town_id)).all(db).await?;
-    let mut claimed = Vec::with_capacity(balances.len());
-    for b in balances {
-        let Some(kind) = AccountKind::parse(&b.account_kind) else {
-            let problem = format!("balance row of unknown account kind {:?}", b.account_kind);
+    out.postings += check.postings;
+    out.entries += check.entries;
+    let chained = check.chained;
+    let verifier = check.verifier;
+
+    let backend = db.get_database_backend();
+    let mut claimed = Vec::new();
+    for (kind, id, balance) in json_rows::<(String, String, Points)>(db, balance_rows_sql(backend), town_id).await? {
+        let (Some(kind), Some(id)) = (AccountKind::parse(&kind), parse_uuid(&id)) else {
+            let problem = format!("balance row of unknown account {kind:?} {id:?}");
             return Ok(Err(LedgerProblem::BadRow { town_id, seq: 0, problem }));
         };
-        claimed.push((Account { kind, id: b.account_id }, b.balance));
+        claimed.push((Account { kind, id }, balance));
     }
     let verified = match verifier.finish(head_seq, claimed) {
         Ok(v) => v,
         Err(v) => return Ok(Err(violation(v))),
     };
+    let mut totals = Vec::new();
+    for (household, bucket, total) in
+        json_rows::<(String, String, Points)>(db, total_rows_sql(backend), town_id).await?
+    {
+        let (Some(household), Some(bucket)) = (parse_uuid(&household), PostingKind::parse(&bucket)) else {
+            let problem = format!("household total row of unknown household or kind {household:?} {bucket:?}");
+            return Ok(Err(LedgerProblem::BadRow { town_id, seq: 0, problem }));
+        };
+        totals.push((household, bucket, total));
+    }
+    if let Err(v) = verifier.check_household_totals(totals) {
+        return Ok(Err(violation(v)));
+    }
     let stored = points_entry::Entity::find().filter(points_entry::Column::TownId.eq(town_id)).count(db).await?;
     if stored != chained {
         return Ok(Err(LedgerProblem::StrayEntries { town_id, stored, chained }));
     }
     Ok(Ok(verified))
+}
+
+/// A town's verification in progress: moved to a blocking thread for each batch and back.
+struct TownCheck {
+    town_id: Uuid,
+    verifier: LedgerVerifier,
+    /// The recorded changes of the town's negative-balance rule still ahead: (seq_from, allow).
+    changes: VecDeque<(i64, bool)>,
+    /// Postings and entries checked.
+    postings: u64,
+    entries: u64,
+    /// Entries read with their postings (to compare with the entries stored).
+    chained: u64,
+}
+
+impl TownCheck {
+    /// Push one batch (a JSON array from [`posting_batch`]) through the verifier, in `seq`
+    /// order: the first problem, if any.
+    fn push_batch(&mut self, json: &str) -> Result<Option<LedgerProblem>> {
+        let town_id = self.town_id;
+        let rows: Vec<WirePosting<'_>> = serde_json::from_str(json)
+            .map_err(|e| StoreError::Invariant(format!("points verify: unreadable batch of postings: {e}")))?;
+        for row in rows {
+            let seq = row.seq;
+            self.chained += row.entries.len() as u64;
+            let posting = match row.posting(town_id) {
+                Ok(p) => p,
+                Err(problem) => return Ok(Some(LedgerProblem::BadRow { town_id, seq, problem })),
+            };
+            while let Some(&(_, allow)) = self.changes.front().filter(|c| c.0 <= seq) {
+                self.changes.pop_front();
+                self.verifier.set_allow_negative(allow);
+            }
+            if let Err(violation) = self.verifier.push(&posting) {
+                return Ok(Some(LedgerProblem::Violation { town_id, violation }));
+            }
+            self.postings += 1;
+            self.entries += posting.entries.len() as u64;
+        }
+        Ok(None)
+    }
+}
+
+/// One batch of a town's postings as the database hands it over: one row for the whole batch
+/// (the postings, each with its entries, as a JSON array), because moving rows through the
+/// driver one by one — not checking them — was what verify spent its time on.
+struct PostingBatch {
+    count: u64,
+    /// The last `seq` in the batch (where the next one starts).
+    last: i64,
+    json: String,
+}
+
+/// The next [`VERIFY_BATCH`] postings of the town after `seq` `after`, in `seq` order, with the
+/// columns the verifier reads and their entries (those whose `posting_id` and `seq` are the
+/// posting's) in line order.
+async fn posting_batch(db: &impl ConnectionTrait, town_id: Uuid, after: i64) -> Result<PostingBatch> {
+    let backend = db.get_database_backend();
+    let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
+        DbBackend::Postgres => (
+            "SELECT COUNT(*) AS n, COALESCE(MAX(p.seq), 0) AS last, \
+             COALESCE(json_agg(json_build_array(p.id, p.seq, p.at, p.idempotency_key, p.kind, p.reverses_id, \
+               p.shortfall, p.reference, p.prev_hash, p.hash, \
+               (SELECT COALESCE(json_agg(json_build_array(e.account_kind, e.account_id, e.points) ORDER BY e.line), \
+                  '[]'::json) \
+                FROM points_entry e WHERE e.town_id = $1 AND e.posting_id = p.id AND e.seq = p.seq)) \
+               ORDER BY p.seq), '[]'::json)::text AS postings \
+             FROM (SELECT id, seq, at, idempotency_key, kind, reverses_id, shortfall, reference, prev_hash, hash \
+                   FROM points_posting WHERE town_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) p",
+            vec![town_id.into(), after.into(), (VERIFY_BATCH as i64).into()],
+        ),
+        _ => (
+            // `json(…)`: the entries' array stays JSON inside the posting's (a subquery's result
+            // would otherwise be embedded as a string).
+            "SELECT COUNT(*) AS n, COALESCE(MAX(p.seq), 0) AS last, \
+             json_group_array(json_array(hex(p.id), p.seq, p.at, p.idempotency_key, p.kind, \
+               CASE WHEN p.reverses_id IS NULL THEN NULL ELSE hex(p.reverses_id) END, \
+               p.shortfall, p.reference, p.prev_hash, p.hash, \
+               json((SELECT json_group_array(json_array(e.account_kind, hex(e.account_id), e.points) ORDER BY e.line) \
+                     FROM points_entry e WHERE e.town_id = ? AND e.posting_id = p.id AND e.seq = p.seq))) \
+               ORDER BY p.seq) AS postings \
+             FROM (SELECT id, seq, at, idempotency_key, kind, reverses_id, shortfall, reference, prev_hash, hash \
+                   FROM points_posting WHERE town_id = ? AND seq > ? ORDER BY seq LIMIT ?) p",
+            vec![town_id.into(), town_id.into(), after.into(), (VERIFY_BATCH as i64).into()],
+        ),
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| StoreError::Invariant("points verify: the batch query returned no row".into()))?;
+    let count: i64 = row.try_get("", "n")?;
+    Ok(PostingBatch { count: count.max(0) as u64, last: row.try_get("", "last")?, json: row.try_get("", "postings")? })
+}
+
+/// The town's running balances: (account kind, account id, balance).
+fn balance_rows_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "SELECT COALESCE(json_agg(json_build_array(account_kind, account_id, balance)), '[]'::json)::text AS rows \
+             FROM points_balance WHERE town_id = $1"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(account_kind, hex(account_id), balance)) AS rows \
+             FROM points_balance WHERE town_id = ?"
+        }
+    }
+}
+
+/// The town's running household totals: (household, bucket, total).
+fn total_rows_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "SELECT COALESCE(json_agg(json_build_array(household_id, bucket, total)), '[]'::json)::text AS rows \
+             FROM points_household_total WHERE town_id = $1"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(household_id), bucket, total)) AS rows \
+             FROM points_household_total WHERE town_id = ?"
+        }
+    }
+}
+
+/// The rows of a one-town query that answers one JSON array in its column `rows` (thousands of
+/// rows as one value: see [`PostingBatch`]).
+async fn json_rows<T: serde::de::DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    town_id: Uuid,
+) -> Result<Vec<T>> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [town_id.into()]))
+        .await?
+        .ok_or_else(|| StoreError::Invariant("points verify: an aggregate returned no row".into()))?;
+    let json: String = row.try_get("", "rows")?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Invariant(format!("points verify: unreadable rows: {e}")))
+}
+
+/// A posting as [`posting_batch`] hands it over (a JSON array, in this order).
+#[derive(serde::Deserialize)]
+struct WirePosting<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    seq: i64,
+    #[serde(borrow)]
+    at: Cow<'a, str>,
+    idempotency_key: String,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    reverses: Option<Cow<'a, str>>,
+    shortfall: Points,
+    reference: String,
+    prev_hash: String,
+    hash: String,
+    #[serde(borrow)]
+    entries: Vec<WireEntry<'a>>,
+}
+
+/// An entry: account kind, account id, points.
+#[derive(serde::Deserialize)]
+struct WireEntry<'a>(#[serde(borrow)] Cow<'a, str>, #[serde(borrow)] Cow<'a, str>, Points);
+
+impl WirePosting<'_> {
+    fn posting(self, town_id: Uuid) -> Result<Posting, String> {
+        let kind = PostingKind::parse(&self.kind).ok_or_else(|| format!("unknown posting kind {:?}", self.kind))?;
+        let id = parse_uuid(&self.id).ok_or_else(|| format!("unreadable id {:?}", self.id))?;
+        let reverses = match &self.reverses {
+            None => None,
+            Some(r) => Some(parse_uuid(r).ok_or_else(|| format!("unreadable reverses_id {r:?}"))?),
+        };
+        let at = parse_time(&self.at).ok_or_else(|| format!("unreadable time {:?}", self.at))?;
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for WireEntry(kind, account_id, points) in self.entries {
+            let kind = AccountKind::parse(&kind).ok_or_else(|| format!("unknown account kind {kind:?}"))?;
+            let id = parse_uuid(&account_id).ok_or_else(|| format!("unreadable account id {account_id:?}"))?;
+            entries.push(Entry { account: Account { kind, id }, points });
+        }
+        Ok(Posting {
+            id,
+            town_id,
+            seq: self.seq,
+            at,
+            idempotency_key: self.idempotency_key,
+            kind,
+            reverses,
+            shortfall: self.shortfall,
+            reference: self.reference,
+            entries,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// A UUID as the aggregates spell it: hex of the 16 bytes on SQLite, the text form on PostgreSQL.
+fn parse_uuid(text: &str) -> Option<Uuid> {
+    Uuid::try_parse(text).ok()
+}
+
+/// A time as the aggregates spell it: RFC 3339 (what the driver writes on SQLite and what
+/// PostgreSQL's JSON gives), or the other text forms the SQLite driver reads back.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    FORMATS.iter().find_map(|f| {
+        DateTime::parse_from_str(text, f)
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, f).map(|t| t.and_utc()))
+            .ok()
+    })
 }
 
 // ---- inside a posting's transaction ----

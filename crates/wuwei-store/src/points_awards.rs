@@ -994,10 +994,13 @@ pub async fn household_points(db: &impl ConnectionTrait, household: &HouseholdRo
         .sum();
     let count_row =
         |text: &str, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(backend, sql(backend, text), values);
+    // Rank: the village's households (index `household_town_av`), each balance one key lookup,
+    // so it costs the village's size, never the history.
     let above = db
         .query_one_raw(count_row(
-            "SELECT COUNT(*) AS n FROM points_balance b JOIN household h ON h.id = b.account_id \
-             WHERE b.town_id = ? AND b.account_kind = 'household' AND h.admin_village_id = ? AND b.balance > ?",
+            "SELECT COUNT(*) AS n FROM household h JOIN points_balance b \
+             ON b.town_id = h.town_id AND b.account_kind = 'household' AND b.account_id = h.id \
+             WHERE h.town_id = ? AND h.admin_village_id = ? AND b.balance > ?",
             vec![town_id.into(), household.admin_village_id.into(), balance.into()],
         ))
         .await?
@@ -1008,8 +1011,9 @@ pub async fn household_points(db: &impl ConnectionTrait, household: &HouseholdRo
     let zero_below = if balance < 0 {
         let with_rows = db
             .query_one_raw(count_row(
-                "SELECT COUNT(*) AS n FROM points_balance b JOIN household h ON h.id = b.account_id \
-                 WHERE b.town_id = ? AND b.account_kind = 'household' AND h.admin_village_id = ?",
+                "SELECT COUNT(*) AS n FROM household h JOIN points_balance b \
+                 ON b.town_id = h.town_id AND b.account_kind = 'household' AND b.account_id = h.id \
+                 WHERE h.town_id = ? AND h.admin_village_id = ?",
                 vec![town_id.into(), household.admin_village_id.into()],
             ))
             .await?

@@ -465,6 +465,12 @@ pub enum Violation {
     BalanceMismatch { account: Account, claimed: Points, actual: Points },
     #[error("{account}: entries sum to {actual} but no balance is kept for it")]
     UnclaimedBalance { account: Account, actual: Points },
+    /// A household's running total of one kind of posting (a reversal counts against its
+    /// original's kind) differs from its entries.
+    #[error("household {household}: claimed {bucket} total {claimed}, entries sum to {actual}")]
+    TotalMismatch { household: Uuid, bucket: PostingKind, claimed: Points, actual: Points },
+    #[error("household {household}: its {bucket} entries sum to {actual} but no total is kept for it")]
+    UnclaimedTotal { household: Uuid, bucket: PostingKind, actual: Points },
 }
 
 impl Violation {
@@ -486,7 +492,11 @@ impl Violation {
             | ReversalMismatch { seq, .. }
             | NegativeBalance { seq, .. }
             | Overflow { seq } => Some(*seq),
-            HeadMismatch { .. } | BalanceMismatch { .. } | UnclaimedBalance { .. } => None,
+            HeadMismatch { .. }
+            | BalanceMismatch { .. }
+            | UnclaimedBalance { .. }
+            | TotalMismatch { .. }
+            | UnclaimedTotal { .. } => None,
         }
     }
 }
@@ -495,7 +505,7 @@ impl Violation {
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     seq: i64,
-    is_reversal: bool,
+    kind: PostingKind,
     /// A digest of the entries a reversal of it must carry (its own, negated).
     negation: [u8; 16],
     reversed_by: Option<i64>,
@@ -535,6 +545,9 @@ pub struct LedgerVerifier {
     balances: BTreeMap<Account, Points>,
     keys: HashMap<String, i64>,
     seen: HashMap<Uuid, Seen>,
+    /// Per household and kind of posting (a reversal counted as its original's kind): the sum
+    /// of its entries, to check the running totals the store keeps.
+    totals: HashMap<(Uuid, PostingKind), Points>,
     entries: u64,
 }
 
@@ -549,6 +562,7 @@ impl LedgerVerifier {
             balances: BTreeMap::new(),
             keys: HashMap::new(),
             seen: HashMap::new(),
+            totals: HashMap::new(),
             entries: 0,
         }
     }
@@ -603,11 +617,12 @@ impl LedgerVerifier {
             if let Some(first_seq) = orig.reversed_by {
                 return Err(Violation::ReversedTwice { seq, original, first_seq });
             }
-            if orig.is_reversal || orig.negation != entries_digest(p.entries.iter().copied()) {
+            if orig.kind == PostingKind::Reversal || orig.negation != entries_digest(p.entries.iter().copied()) {
                 return Err(Violation::ReversalMismatch { seq, original });
             }
             orig.reversed_by = Some(seq);
         }
+        let bucket = p.reverses.and_then(|o| self.seen.get(&o)).map_or(p.kind, |o| o.kind);
         for e in &p.entries {
             let balance = self.balances.entry(e.account).or_insert(0);
             *balance = balance.checked_add(e.points).ok_or(Violation::Overflow { seq })?;
@@ -615,9 +630,13 @@ impl LedgerVerifier {
             if e.account.kind == AccountKind::Household && e.points < 0 && *balance < 0 && negative_forbidden {
                 return Err(Violation::NegativeBalance { seq, account: e.account, balance: *balance });
             }
+            if e.account.kind == AccountKind::Household {
+                let total = self.totals.entry((e.account.id, bucket)).or_insert(0);
+                *total = total.checked_add(e.points).ok_or(Violation::Overflow { seq })?;
+            }
         }
         let negation = entries_digest(p.entries.iter().map(|e| Entry { account: e.account, points: -e.points }));
-        self.seen.insert(p.id, Seen { seq, is_reversal: p.kind == PostingKind::Reversal, negation, reversed_by: None });
+        self.seen.insert(p.id, Seen { seq, kind: p.kind, negation, reversed_by: None });
         self.keys.insert(p.idempotency_key.clone(), seq);
         self.entries += p.entries.len() as u64;
         self.expected_seq += 1;
@@ -661,6 +680,29 @@ impl LedgerVerifier {
             PostingKind::Reversal => true,
         };
         if ok { Ok(()) } else { bad("accounts") }
+    }
+
+    /// After the last posting: every household's running total by kind that the store claims
+    /// must equal the sum of its entries of that kind (a reversal counted as its original's
+    /// kind), and every non-zero sum must be claimed.
+    pub fn check_household_totals(
+        &self,
+        claimed: impl IntoIterator<Item = (Uuid, PostingKind, Points)>,
+    ) -> Result<(), Violation> {
+        let mut claimed_keys = std::collections::HashSet::new();
+        for (household, bucket, claimed) in claimed {
+            let actual = self.totals.get(&(household, bucket)).copied().unwrap_or(0);
+            if claimed != actual || !claimed_keys.insert((household, bucket)) {
+                return Err(Violation::TotalMismatch { household, bucket, claimed, actual });
+            }
+        }
+        let mut unclaimed: Vec<_> =
+            self.totals.iter().filter(|(k, v)| **v != 0 && !claimed_keys.contains(*k)).map(|(k, v)| (*k, *v)).collect();
+        unclaimed.sort();
+        match unclaimed.first() {
+            Some(&((household, bucket), actual)) => Err(Violation::UnclaimedTotal { household, bucket, actual }),
+            None => Ok(()),
+        }
     }
 
     /// After the last posting: the chain head must agree, every claimed balance must equal the
@@ -970,6 +1012,37 @@ mod tests {
 
     fn claims(l: &Ledger) -> Vec<(Account, Points)> {
         l.balances().iter().map(|(a, b)| (*a, *b)).collect()
+    }
+
+    #[test]
+    fn household_totals_are_checked_by_kind_with_reversals_counted_as_their_original() {
+        let mut l = sample();
+        let redemption = l.postings()[2].id;
+        l.post(meta(5), Request::Reversal { original: redemption }).unwrap();
+        let mut v = LedgerVerifier::new(TOWN, false);
+        for p in l.postings() {
+            v.push(p).unwrap();
+        }
+        use PostingKind::*;
+        // H1: awarded 10, redeemed 4 then returned (net 0 redemption); H2: awarded 5, deducted 2.
+        let right = vec![(H1, Award, 10), (H1, Redemption, 0), (H2, Award, 5), (H2, Deduction, -2)];
+        assert_eq!(v.check_household_totals(right.clone()), Ok(()));
+        // A zero total may be missing; a non-zero one may not.
+        assert_eq!(v.check_household_totals(right[..1].iter().copied().chain(right[2..].iter().copied())), Ok(()));
+        assert_eq!(
+            v.check_household_totals(right[..3].to_vec()),
+            Err(Violation::UnclaimedTotal { household: H2, bucket: Deduction, actual: -2 })
+        );
+        let mut nudged = right.clone();
+        nudged[0].2 += 1;
+        assert_eq!(
+            v.check_household_totals(nudged),
+            Err(Violation::TotalMismatch { household: H1, bucket: Award, claimed: 11, actual: 10 })
+        );
+        // The return is counted against redemptions, not as a kind of its own.
+        let mut as_reversal = right;
+        as_reversal[1] = (H1, Reversal, 4);
+        assert!(matches!(v.check_household_totals(as_reversal), Err(Violation::TotalMismatch { .. })));
     }
 
     #[test]

@@ -351,6 +351,41 @@ async fn verify_names_the_first_violation_after_tampering() {
         .unwrap();
     verify_ok(s, town).await;
 
+    // The household's running totals by kind (what its points page shows) are checked too.
+    s.db()
+        .execute_unprepared("UPDATE points_household_total SET total = total + 1 WHERE bucket = 'redemption'")
+        .await
+        .unwrap();
+    assert_eq!(
+        points::verify(s.db(), None).await.unwrap().first_problem,
+        Some(LedgerProblem::Violation {
+            town_id: town,
+            violation: Violation::TotalMismatch {
+                household: hh[2],
+                bucket: PostingKind::Redemption,
+                claimed: -6,
+                actual: -7
+            },
+        })
+    );
+    s.db()
+        .execute_unprepared("UPDATE points_household_total SET total = total - 1 WHERE bucket = 'redemption'")
+        .await
+        .unwrap();
+    verify_ok(s, town).await;
+    s.db()
+        .execute_unprepared("DELETE FROM points_household_total WHERE bucket = 'award' AND total = 10")
+        .await
+        .unwrap();
+    assert_eq!(
+        points::verify(s.db(), Some(town)).await.unwrap().first_problem,
+        Some(LedgerProblem::Violation {
+            town_id: town,
+            violation: Violation::UnclaimedTotal { household: hh[0], bucket: PostingKind::Award, actual: 10 },
+        })
+    );
+    // (Left removed: the checks below come before the totals'.)
+
     // A balance row removed: the points its entries hold are unclaimed.
     s.db().execute_unprepared("DELETE FROM points_balance WHERE account_kind = 'store_redemption'").await.unwrap();
     assert_eq!(
@@ -442,5 +477,53 @@ async fn concurrent_redemptions_never_overdraw_or_lose_a_point() {
     assert_eq!(total as i64, n + 1);
     let v = verify_ok(s, town).await;
     assert_eq!((v.postings as i64, v.in_circulation), (n + 1, left));
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn verify_reads_every_field_back_exactly_across_batches() {
+    let t = TestDb::new().await;
+    let s = &t.store;
+    let town = Uuid::now_v7();
+    let shop = Uuid::now_v7();
+    let hh = households(s, town, 3).await;
+    // More postings than one batch of the verifier (2,000), with keys and references that need
+    // escaping, times with microseconds, reversals and an entry-less deduction (shortfall only).
+    let mut tx = s.begin().await.unwrap();
+    let mut last_redemption = None;
+    for i in 0..2_345i64 {
+        let at = t0() + Duration::microseconds(i * 1_000_003 + 7);
+        let key = format!("k{i} \"quoted\" \\ 引号");
+        let m = PostingMeta {
+            id: Uuid::now_v7(),
+            town_id: town,
+            at,
+            idempotency_key: key,
+            reference: format!("ref:{i}/é/\u{1}\t\n"),
+        };
+        let h = hh[(i % 2) as usize];
+        let request = match i % 5 {
+            0 | 1 => Request::Award { household: h, points: 3 + i % 7 },
+            2 => Request::Redemption { household: h, store: shop, points: 1 },
+            3 => match last_redemption.take() {
+                Some(original) => Request::Reversal { original },
+                None => Request::Award { household: h, points: 1 },
+            },
+            _ => Request::Deduction { household: h, points: 2 },
+        };
+        let posted = points::post(&mut tx, &actor(), m, request).await.unwrap();
+        if matches!(request, Request::Redemption { .. }) {
+            last_redemption = Some(posted.posting.id);
+        }
+    }
+    // hh[2] has nothing: its deduction takes nothing and records the shortfall.
+    let m = meta(town, "nothing to take", t0());
+    let p = points::post(&mut tx, &actor(), m, Request::Deduction { household: hh[2], points: 5 }).await.unwrap();
+    assert!(p.posting.entries.is_empty() && p.posting.shortfall == 5);
+    tx.commit(t0()).await.unwrap();
+    let v = verify_ok(s, town).await;
+    assert_eq!(v.postings, 2_346);
+    let v = points::verify_snapshot(s, None).await.unwrap();
+    assert_eq!((v.first_problem, v.postings), (None, 2_346));
     t.finish().await;
 }
