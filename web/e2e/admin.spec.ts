@@ -40,13 +40,18 @@ test('admin: sign in, region map, click a village, English, sign out', async ({ 
   await snap(page, 'a04-regions-map')
   expect(assets.some((a) => a.includes('RegionMap'))).toBe(true)
 
-  // Click a village: the tree selects it and the detail panel opens.
-  const { point } = await readMap(page, VILLAGE_PALETTE)
-  expect(point, 'a point inside a village').not.toBeNull()
-  await page.mouse.move(point!.x - 5, point!.y - 5)
-  await page.mouse.click(point!.x, point!.y)
+  // Click a village: the tree selects it and the detail panel opens. The point is read from
+  // the canvas again on each try: on a loaded machine a late layout pass (the tree filling
+  // in, a resize) can move the map between reading a pixel and clicking it (CI stop 11).
+  await page.waitForLoadState('networkidle')
   const detail = page.locator('[data-testid=region-detail]')
-  await expect(detail).toBeVisible()
+  await expect(async () => {
+    const { point } = await readMap(page, VILLAGE_PALETTE)
+    expect(point, 'a point inside a village').not.toBeNull()
+    await page.mouse.move(point!.x - 5, point!.y - 5)
+    await page.mouse.click(point!.x, point!.y)
+    await expect(detail).toBeVisible({ timeout: 3_000 })
+  }).toPass({ timeout: 30_000 })
   await expect(detail.locator('.el-descriptions')).toContainText('自然村')
   const name = (await detail.locator('.detail__head strong').textContent())!.trim()
   expect(name.length).toBeGreaterThan(0)
