@@ -8,17 +8,21 @@
 //! alarm, its burst and its case are one transaction. Alarms carry the tags of the protected
 //! land layers the camera stands in.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 use wuwei_domain::case::{CaseState, Priority, Source};
 use wuwei_domain::intake::alarm::{self, AlarmDisposition, AlarmSettings, AlarmType, BurstCase, FalseAlarmStats};
-use wuwei_store::cameras::{self, AlarmRow, CameraRow, NewAlarm};
+use wuwei_store::cameras::{self, AlarmRow, BurstRow, CameraRow, NewAlarm};
 use wuwei_store::cases::{self, CasePlace, CaseRow, NewAttachment, NewCase};
 use wuwei_store::{Actor, AuditDraft, Tx, accounts, catalog, regions};
 
 use crate::caseflow::{self, CaseChange, Notice};
 use crate::error::{ApiError, ApiResult};
+use crate::layers::ProtectedArea;
 use crate::state::AppState;
 
 /// A snapshot already stored as a blob (content-addressed), checked to be an image.
@@ -101,89 +105,216 @@ pub async fn receive(state: &AppState, cam: &CameraRow, inc: Incoming, now: Date
     {
         return duplicate(state, first).await;
     }
-    let s = settings(db, cam.town_id).await?;
-    let areas = crate::layers::protected_areas(db, cam.town_id).await?;
-    let tags: Vec<String> = crate::layers::tags_at(&areas, cam.lat, cam.lon).into_iter().map(|(t, _)| t).collect();
+    let mut batch = Batch::default();
     let mut tx = state.store().begin().await?;
-    let burst = cameras::burst(&tx, cam.town_id, cam.id, inc.alarm_type.as_str()).await?;
-    let burst_case = match &burst {
-        Some(b) => {
-            let open = cases::case_in_town(tx.db(), cam.town_id, b.case_id).await?.is_some_and(|c| c.state().is_open());
-            Some(BurstCase { case_id: b.case_id, last_alarm_at: b.last_alarm_at, case_open: open })
-        }
-        None => None,
+    let d = batch.dispose(state, &mut tx, cam, &inc, now).await?;
+    batch.finish(&tx).await?;
+    tx.commit(now).await?;
+    batch.published(state);
+    let case = match (d.case, d.alarm.case_id) {
+        (Some(c), _) => Some(c),
+        (None, Some(id)) => cases::case_in_town(db, cam.town_id, id).await?,
+        (None, None) => None,
     };
-    let disposition =
-        alarm::dispose(inc.alarm_type, inc.occurred_at, burst_case.as_ref(), s.burst_window_secs, opens_cases(cam, s));
-    let id = Uuid::now_v7();
-    let new_alarm = |disposition: &'static str, case_id: Option<Uuid>| NewAlarm {
-        id,
-        alarm_type: inc.alarm_type.as_str().to_string(),
-        confidence: inc.confidence,
-        occurred_at: inc.occurred_at,
-        via: inc.via,
-        event_id: inc.event_id.clone(),
-        disposition,
-        case_id,
-        snapshot: inc.snapshot.as_ref().map(|s| (s.sha256.clone(), s.mime.clone())),
-        tags: tags.clone(),
-    };
-    let (row, label, case, count) = match disposition {
-        AlarmDisposition::Fold { case_id } => {
-            let b = cameras::record_burst(
-                &tx,
-                burst.as_ref(),
-                cam.town_id,
-                cam.id,
-                inc.alarm_type.as_str(),
-                case_id,
-                inc.occurred_at,
-            )
-            .await?;
-            let row = cameras::insert_alarm(&tx, now, cam, new_alarm("folded", Some(case_id))).await?;
-            audit_alarm(&mut tx, cam, &row, b.alarm_count);
-            let case = cases::case_in_town(tx.db(), cam.town_id, case_id).await?;
-            (row, "folded", case, b.alarm_count)
-        }
-        AlarmDisposition::OpenCase { category_code, priority } => {
-            match open_case(state, &mut tx, cam, inc.alarm_type, category_code, priority, inc.snapshot.as_ref(), now)
-                .await?
-            {
-                Some(case) => {
-                    let b = cameras::record_burst(
-                        &tx,
-                        burst.as_ref(),
-                        cam.town_id,
-                        cam.id,
-                        inc.alarm_type.as_str(),
-                        case.id,
-                        inc.occurred_at,
-                    )
-                    .await?;
-                    let row = cameras::insert_alarm(&tx, now, cam, new_alarm("case_created", Some(case.id))).await?;
-                    (row, "case_created", Some(case), b.alarm_count)
+    Ok(Received { alarm: d.alarm, disposition: d.label, case, alarm_count: d.alarm_count })
+}
+
+/// One alarm recorded in a [`Batch`]'s transaction.
+#[derive(Debug)]
+pub struct Disposed {
+    pub alarm: AlarmRow,
+    /// `case_created`, `folded` or `review`.
+    pub label: &'static str,
+    /// The case it opened (not the case of a fold: the caller reads that if it needs it).
+    pub case: Option<CaseRow>,
+    pub alarm_count: i32,
+}
+
+/// Alarms recorded in one transaction: one from the webhook, or a run of them taken off the
+/// MQTT queue together (`mqtt::handle_batch`). It keeps what they share as it is inside the
+/// transaction — the towns' settings and protected areas, each burst as last written, which
+/// cases are open — and counts the alarms per camera, added once in [`Batch::finish`]. Every
+/// alarm is disposed of by the same rule, in order, exactly as one transaction each would.
+#[derive(Default)]
+pub struct Batch {
+    settings: HashMap<Uuid, AlarmSettings>,
+    areas: HashMap<Uuid, Arc<Vec<ProtectedArea>>>,
+    bursts: HashMap<(Uuid, String), Option<BurstRow>>,
+    /// The bursts whose row existed when first read (written back by update, the rest inserted).
+    stored_bursts: HashSet<(Uuid, String)>,
+    /// The bursts changed by this batch, written once in [`Batch::finish`].
+    changed_bursts: BTreeSet<(Uuid, String)>,
+    /// The alarms recorded, inserted together in [`Batch::finish`].
+    alarms: Vec<AlarmRow>,
+    open: HashMap<Uuid, bool>,
+    counted: BTreeMap<(Uuid, Uuid), i64>,
+    created: Vec<CaseRow>,
+    labels: Vec<&'static str>,
+}
+
+impl Batch {
+    /// Record an alarm of `cam` in `tx` and dispose of it.
+    pub async fn dispose(
+        &mut self,
+        state: &AppState,
+        tx: &mut Tx,
+        cam: &CameraRow,
+        inc: &Incoming,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Disposed> {
+        let s = match self.settings.get(&cam.town_id) {
+            Some(s) => *s,
+            None => {
+                let s = settings(tx.db(), cam.town_id).await?;
+                self.settings.insert(cam.town_id, s);
+                s
+            }
+        };
+        let areas = match self.areas.get(&cam.town_id) {
+            Some(a) => a.clone(),
+            None => {
+                let a = crate::layers::protected_areas(tx.db(), cam.town_id).await?;
+                self.areas.insert(cam.town_id, a.clone());
+                a
+            }
+        };
+        let tags: Vec<String> = crate::layers::tags_at(&areas, cam.lat, cam.lon).into_iter().map(|(t, _)| t).collect();
+        let key = (cam.id, inc.alarm_type.as_str().to_string());
+        let burst = match self.bursts.get(&key) {
+            Some(b) => b.clone(),
+            None => {
+                let b = cameras::burst(tx, cam.town_id, cam.id, inc.alarm_type.as_str()).await?;
+                if b.is_some() {
+                    self.stored_bursts.insert(key.clone());
                 }
-                None => {
-                    let row = cameras::insert_alarm(&tx, now, cam, new_alarm("review", None)).await?;
-                    audit_alarm(&mut tx, cam, &row, 0);
-                    (row, "review", None, 0)
+                self.bursts.insert(key.clone(), b.clone());
+                b
+            }
+        };
+        let burst_case = match &burst {
+            Some(b) => {
+                let open = match self.open.get(&b.case_id) {
+                    Some(o) => *o,
+                    None => {
+                        let o = cases::case_in_town(tx.db(), cam.town_id, b.case_id)
+                            .await?
+                            .is_some_and(|c| c.state().is_open());
+                        self.open.insert(b.case_id, o);
+                        o
+                    }
+                };
+                Some(BurstCase { case_id: b.case_id, last_alarm_at: b.last_alarm_at, case_open: open })
+            }
+            None => None,
+        };
+        let disposition = alarm::dispose(
+            inc.alarm_type,
+            inc.occurred_at,
+            burst_case.as_ref(),
+            s.burst_window_secs,
+            opens_cases(cam, s),
+        );
+        let id = Uuid::now_v7();
+        let new_alarm = |disposition: &'static str, case_id: Option<Uuid>| NewAlarm {
+            id,
+            alarm_type: inc.alarm_type.as_str().to_string(),
+            confidence: inc.confidence,
+            occurred_at: inc.occurred_at,
+            via: inc.via,
+            event_id: inc.event_id.clone(),
+            disposition,
+            case_id,
+            snapshot: inc.snapshot.as_ref().map(|s| (s.sha256.clone(), s.mime.clone())),
+            tags: tags.clone(),
+        };
+        let (row, label, case, count) = match disposition {
+            AlarmDisposition::Fold { case_id } => {
+                let b = cameras::next_burst(
+                    burst.as_ref(),
+                    cam.town_id,
+                    cam.id,
+                    inc.alarm_type.as_str(),
+                    case_id,
+                    inc.occurred_at,
+                );
+                let count = b.alarm_count;
+                self.changed_bursts.insert(key.clone());
+                self.bursts.insert(key, Some(b));
+                let row = self.alarm(cameras::alarm_row(now, cam, new_alarm("folded", Some(case_id))));
+                audit_alarm(tx, cam, &row, count);
+                (row, "folded", None, count)
+            }
+            AlarmDisposition::OpenCase { category_code, priority } => {
+                match open_case(state, tx, cam, inc.alarm_type, category_code, priority, inc.snapshot.as_ref(), now)
+                    .await?
+                {
+                    Some(case) => {
+                        let b = cameras::next_burst(
+                            burst.as_ref(),
+                            cam.town_id,
+                            cam.id,
+                            inc.alarm_type.as_str(),
+                            case.id,
+                            inc.occurred_at,
+                        );
+                        let count = b.alarm_count;
+                        self.changed_bursts.insert(key.clone());
+                        self.bursts.insert(key, Some(b));
+                        self.open.insert(case.id, true);
+                        let row = self.alarm(cameras::alarm_row(now, cam, new_alarm("case_created", Some(case.id))));
+                        self.created.push(case.clone());
+                        (row, "case_created", Some(case), count)
+                    }
+                    None => {
+                        let row = self.alarm(cameras::alarm_row(now, cam, new_alarm("review", None)));
+                        audit_alarm(tx, cam, &row, 0);
+                        (row, "review", None, 0)
+                    }
                 }
             }
-        }
-        AlarmDisposition::QueueForReview => {
-            let row = cameras::insert_alarm(&tx, now, cam, new_alarm("review", None)).await?;
-            audit_alarm(&mut tx, cam, &row, 0);
-            (row, "review", None, 0)
-        }
-    };
-    tx.commit(now).await?;
-    if label == "case_created"
-        && let Some(c) = &case
-    {
-        state.0.case_events.publish(CaseChange::of("created", c));
+            AlarmDisposition::QueueForReview => {
+                let row = self.alarm(cameras::alarm_row(now, cam, new_alarm("review", None)));
+                audit_alarm(tx, cam, &row, 0);
+                (row, "review", None, 0)
+            }
+        };
+        *self.counted.entry((cam.town_id, cam.id)).or_insert(0) += 1;
+        self.labels.push(label);
+        Ok(Disposed { alarm: row, label, case, alarm_count: count })
     }
-    state.0.metrics.count_device_message("alarm", label);
-    Ok(Received { alarm: row, disposition: label, case, alarm_count: count })
+
+    /// Keep an alarm row for [`Batch::finish`].
+    fn alarm(&mut self, row: AlarmRow) -> AlarmRow {
+        self.alarms.push(row.clone());
+        row
+    }
+
+    /// Write what the batch recorded — its alarms (several rows per statement), each changed
+    /// burst once, the alarms added to their cameras' counts; call once, just before the
+    /// commit.
+    pub async fn finish(&mut self, tx: &Tx) -> ApiResult<()> {
+        cameras::insert_alarms(tx, &std::mem::take(&mut self.alarms)).await?;
+        for key in std::mem::take(&mut self.changed_bursts) {
+            if let Some(Some(b)) = self.bursts.get(&key) {
+                cameras::save_burst(tx, b, self.stored_bursts.contains(&key)).await?;
+                self.stored_bursts.insert(key);
+            }
+        }
+        for ((town_id, camera_id), n) in std::mem::take(&mut self.counted) {
+            cameras::count_alarms(tx, town_id, camera_id, n).await?;
+        }
+        Ok(())
+    }
+
+    /// After the commit: the new cases to the live stream, the alarms to `/metrics`.
+    pub fn published(self, state: &AppState) {
+        for c in &self.created {
+            state.0.case_events.publish(CaseChange::of("created", c));
+        }
+        for label in self.labels {
+            state.0.metrics.count_device_message("alarm", label);
+        }
+    }
 }
 
 fn audit_alarm(tx: &mut Tx, cam: &CameraRow, a: &AlarmRow, count: i32) {

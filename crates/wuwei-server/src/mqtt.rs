@@ -10,14 +10,17 @@
 //! Nothing stops the intake: a dropped message is counted in `/metrics` and kept in the
 //! dead-letter list; a failing store write is logged and the next message is taken; a lost
 //! broker is reconnected with exponential backoff (1 s doubling to 60 s). Between the network
-//! and the handler sits a bounded queue ([`QUEUE_LEN`]): when the handler falls behind, the
-//! client stops reading and the broker holds the messages.
+//! and the handler sits a queue bounded in messages and bytes ([`QUEUE_LEN`], [`QUEUE_BYTES`]):
+//! a flood waits there while the handler takes it in runs ([`handle_batch`]); only when the
+//! queue is full does the client stop reading and the broker hold the messages.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use wuwei_domain::intake::device::{DeviceKind, DeviceTopic};
@@ -37,8 +40,17 @@ use crate::state::AppState;
 /// The subscription: every town's devices (a topic naming a town we do not serve is dropped as
 /// `wrong_town`, so towns added later need no resubscription).
 pub const TOPIC_FILTER: &str = "wuwei/+/devices/+/events";
-/// Messages read from the broker but not yet handled.
-pub const QUEUE_LEN: usize = 256;
+/// Messages read from the broker but not yet handled, at most. The client reads (and, at QoS 1,
+/// acknowledges) as fast as the broker sends, so a flood waits here and not at the broker:
+/// Mosquitto by default holds only 20 unacknowledged and 1,000 queued messages per client and
+/// drops the rest (`max_inflight_messages`, `max_queued_messages`), which lost a fifth of a
+/// 2,000-a-second flood when this queue was 256 long.
+pub const QUEUE_LEN: usize = 50_000;
+/// Payload bytes waiting in the queue, at most: with [`QUEUE_LEN`] the memory bound of a flood
+/// (when it is reached the client stops reading and the broker's limits apply again).
+pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
+/// Messages the handler takes off the queue at once at most (see [`handle_batch`]).
+pub const BATCH_MAX: usize = 128;
 /// The largest MQTT packet the client reads. Payloads above `intake::mqtt::MAX_PAYLOAD_BYTES`
 /// but below this are dropped as `oversized` (and dead-lettered); a packet above it makes the
 /// client drop the connection and reconnect.
@@ -242,6 +254,240 @@ async fn try_handle(state: &AppState, topic: &str, payload: &[u8], now: DateTime
     }
 }
 
+// ---- runs of messages ----
+
+/// Take a run of messages in order, with the outcomes [`handle_message`] would give them one by
+/// one. Camera alarms — what arrives in floods — share one transaction: consecutive ones are
+/// authenticated against the device rows as this run leaves them, disposed of by the same
+/// rule as one by one (cases opened and audit entries as before), and written together: the
+/// alarms several rows per statement, each device's last `seq` and each burst once, one
+/// commit — what lets the intake keep up with a flood (see docs/benchmarks.md). Any other message (a press, a
+/// heartbeat, anything dropped) commits the alarms before it and is then handled on its own. If
+/// the shared transaction fails, it rolls back whole — no `seq` of it is recorded — and its
+/// messages are handled again one by one, so one bad write costs only itself.
+pub async fn handle_batch(state: &AppState, messages: &[(String, Vec<u8>)]) -> Vec<Outcome> {
+    let now = state.now();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
+    let mut known = Known::default();
+    let mut run: Option<Run> = None;
+    for (i, (topic, payload)) in messages.iter().enumerate() {
+        let alarm = match known.camera_alarm(state, topic, payload, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading a device message's device failed; handled on its own");
+                None
+            }
+        };
+        let Some(alarm) = alarm else {
+            if let Some(r) = run.take() {
+                r.commit(state, messages, &mut outcomes, now).await;
+            }
+            // Handled alone, it may change its device's row: read the devices afresh.
+            known.devices.clear();
+            outcomes[i] = Some(handle_message(state, topic, payload).await);
+            continue;
+        };
+        if run.is_none() {
+            match state.store().begin().await {
+                Ok(tx) => {
+                    run = Some(Run { tx, batch: alarms::Batch::default(), seqs: BTreeMap::new(), done: Vec::new() })
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, "cannot begin a transaction for device messages");
+                    known.devices.clear();
+                    outcomes[i] = Some(handle_message(state, topic, payload).await);
+                    continue;
+                }
+            }
+        }
+        let Some(r) = run.as_mut() else { continue };
+        match r.add(state, &alarm, now).await {
+            Ok(outcome) => {
+                known.accepted(&alarm);
+                r.done.push((i, outcome));
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "a run of camera alarms failed; handling them one by one");
+                let failed = run.take().map(|r| r.done.into_iter().map(|(j, _)| j).collect::<Vec<_>>());
+                known.devices.clear();
+                for j in failed.unwrap_or_default().into_iter().chain([i]) {
+                    let (t, p) = &messages[j];
+                    outcomes[j] = Some(handle_message(state, t, p).await);
+                }
+            }
+        }
+    }
+    if let Some(r) = run.take() {
+        r.commit(state, messages, &mut outcomes, now).await;
+    }
+    outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Failed)).collect()
+}
+
+/// A camera alarm that passed every check: what [`Run::add`] needs.
+struct CameraAlarm {
+    town_id: Uuid,
+    device: DeviceRow,
+    camera: wuwei_store::cameras::CameraRow,
+    seq: i64,
+    /// The device's `last_seq` this message was checked against.
+    first_checked_seq: Option<i64>,
+    incoming: Incoming,
+}
+
+/// The towns, devices and cameras a run has read.
+#[derive(Default)]
+struct Known {
+    towns: HashMap<String, Option<regions::RegionRow>>,
+    devices: HashMap<(Uuid, String), Option<DeviceRow>>,
+    cameras: HashMap<String, Option<wuwei_store::cameras::CameraRow>>,
+}
+
+impl Known {
+    /// The message as a camera alarm that passes every check, or `None` for anything else
+    /// (which [`handle_message`] then handles, drops included).
+    async fn camera_alarm(
+        &mut self,
+        state: &AppState,
+        topic: &str,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> ApiResult<Option<CameraAlarm>> {
+        let Ok(inbound) = intake::open(topic, payload) else { return Ok(None) };
+        let db = state.store().db();
+        let town_code = inbound.topic.town_code.clone();
+        let town = match self.towns.get(&town_code) {
+            Some(t) => t.clone(),
+            None => {
+                let t = regions::town_by_short_code(db, &town_code).await?;
+                self.towns.insert(town_code, t.clone());
+                t
+            }
+        };
+        let Some(town) = town else { return Ok(None) };
+        let key = (town.id, inbound.topic.device_id.clone());
+        let device = match self.devices.get(&key) {
+            Some(d) => d.clone(),
+            None => {
+                let d = devices::device_by_code(db, town.id, &key.1).await?;
+                self.devices.insert(key, d.clone());
+                d
+            }
+        };
+        let Some(device) = device else { return Ok(None) };
+        let (Ok(secret), Some(DeviceKind::Camera)) = (IntakeSecret::parse_hex(&device.secret), device.kind()) else {
+            return Ok(None);
+        };
+        let last_seq = device.last_seq.and_then(|s| u64::try_from(s).ok());
+        let known = KnownDevice {
+            kind: DeviceKind::Camera,
+            secret: &secret,
+            enabled: !device.disabled,
+            binding: device.binding(),
+            last_seq,
+        };
+        let Ok(accepted) = inbound.authenticate(Lookup::Found(known), now) else { return Ok(None) };
+        let (Ok(seq), IntakeAction::Alarm { alarm_type, confidence, occurred_at, .. }) =
+            (i64::try_from(accepted.seq), accepted.action)
+        else {
+            return Ok(None);
+        };
+        let camera = match self.cameras.get(&device.code) {
+            Some(c) => c.clone(),
+            None => {
+                let c = wuwei_store::cameras::camera_by_code(db, &device.code).await?;
+                self.cameras.insert(device.code.clone(), c.clone());
+                c
+            }
+        };
+        let Some(camera) = camera.filter(|c| c.town_id == town.id) else { return Ok(None) };
+        Ok(Some(CameraAlarm {
+            town_id: town.id,
+            first_checked_seq: device.last_seq,
+            device,
+            camera,
+            seq,
+            incoming: Incoming {
+                alarm_type,
+                confidence: confidence.get(),
+                occurred_at,
+                event_id: None,
+                via: "mqtt",
+                snapshot: None,
+            },
+        }))
+    }
+
+    /// The run recorded `a.seq` on its device.
+    fn accepted(&mut self, a: &CameraAlarm) {
+        if let Some(Some(d)) = self.devices.get_mut(&(a.town_id, a.device.code.clone())) {
+            d.last_seq = Some(a.seq);
+        }
+    }
+}
+
+/// Camera alarms in one open transaction.
+struct Run {
+    tx: wuwei_store::Tx,
+    batch: alarms::Batch,
+    /// Per device: its row, the `last_seq` its first message of the run was checked against,
+    /// and the run's last `seq`, written once at the commit ([`devices::accept_run`]).
+    seqs: BTreeMap<Uuid, (DeviceRow, Option<i64>, i64)>,
+    /// Each message's index and what became of it, told once the run is committed.
+    done: Vec<(usize, Outcome)>,
+}
+
+impl Run {
+    /// Record the alarm in the run's transaction and `a`'s `seq` for the commit. The run's
+    /// messages of a device were checked in order against the `seq` the run leaves it at
+    /// ([`Known::accepted`]), so a replay inside the run never gets here.
+    async fn add(&mut self, state: &AppState, a: &CameraAlarm, now: DateTime<Utc>) -> ApiResult<Outcome> {
+        let d = self.batch.dispose(state, &mut self.tx, &a.camera, &a.incoming, now).await?;
+        self.seqs
+            .entry(a.device.id)
+            .and_modify(|(_, _, last)| *last = (*last).max(a.seq))
+            .or_insert_with(|| (a.device.clone(), a.first_checked_seq, a.seq));
+        Ok(Outcome::Alarm { alarm_id: d.alarm.id, case_id: d.alarm.case_id })
+    }
+
+    /// Commit the run and tell its outcomes; if the commit fails, handle its messages again
+    /// one by one.
+    async fn commit(
+        self,
+        state: &AppState,
+        messages: &[(String, Vec<u8>)],
+        outcomes: &mut [Option<Outcome>],
+        now: DateTime<Utc>,
+    ) {
+        let Run { tx, mut batch, seqs, done } = self;
+        let committed: ApiResult<()> = async {
+            for (device, expected, last) in seqs.values() {
+                if !devices::accept_run(&tx, device, *expected, *last, now).await? {
+                    // Another server took some of these messages meanwhile: roll back, and
+                    // the messages one by one make it plain which were replays.
+                    return Err(ApiError::internal().with_detail("a device's seq moved during a run of its alarms"));
+                }
+            }
+            batch.finish(&tx).await?;
+            tx.commit(now).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = committed {
+            tracing::warn!(error = ?e, "a run of camera alarms did not commit; handling them one by one");
+            for (i, _) in done {
+                let (topic, payload) = &messages[i];
+                outcomes[i] = Some(handle_message(state, topic, payload).await);
+            }
+            return;
+        }
+        batch.published(state);
+        for (i, outcome) in done {
+            state.0.metrics.count_device_message("accepted", "alarm");
+            outcomes[i] = Some(outcome);
+        }
+    }
+}
+
 /// Count a drop, keep it in the dead-letter list, log it (at debug: junk can arrive in floods).
 async fn record_drop(
     state: &AppState,
@@ -350,14 +596,29 @@ pub fn broker_address(url: &str) -> Option<(String, u16)> {
     }
 }
 
+/// A message in the queue with its share of [`QUEUE_BYTES`], given back once it is handled.
+type Queued = (String, Vec<u8>, OwnedSemaphorePermit);
+
 /// Connect, subscribe, hand messages to the handler through a bounded queue; reconnect with
 /// backoff whenever the connection fails. Ends only when the server shuts down.
 async fn run(state: AppState, host: String, port: u16) {
-    let (queue, mut inbox) = mpsc::channel::<(String, Vec<u8>)>(QUEUE_LEN);
+    let (queue, mut inbox) = mpsc::channel::<Queued>(QUEUE_LEN);
+    let bytes = Arc::new(Semaphore::new(QUEUE_BYTES));
     let worker_state = state.clone();
     let worker = tokio::spawn(async move {
-        while let Some((topic, payload)) = inbox.recv().await {
-            handle_message(&worker_state, &topic, &payload).await;
+        let mut taken = Vec::with_capacity(BATCH_MAX);
+        let mut batch = Vec::with_capacity(BATCH_MAX);
+        // Whatever is queued when the handler is free, up to BATCH_MAX: one message when they
+        // trickle in, larger runs when a flood has queued up.
+        while inbox.recv_many(&mut taken, BATCH_MAX).await > 0 {
+            let mut permits = Vec::with_capacity(taken.len());
+            for (topic, payload, permit) in taken.drain(..) {
+                batch.push((topic, payload));
+                permits.push(permit);
+            }
+            handle_batch(&worker_state, &batch).await;
+            batch.clear();
+            drop(permits);
         }
     });
     let client_id = format!("wuwei-{}", truncate(&state.0.instance_id, 40));
@@ -388,8 +649,11 @@ async fn run(state: AppState, host: String, port: u16) {
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                // Waits when the handler is behind: the broker keeps the rest meanwhile.
-                if queue.send((p.topic, p.payload.to_vec())).await.is_err() {
+                // Waits only when the queue is full (in messages or bytes): the broker keeps
+                // the rest meanwhile, up to its own limits.
+                let size = u32::try_from((p.topic.len() + p.payload.len()).clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+                let Ok(permit) = bytes.clone().acquire_many_owned(size).await else { break };
+                if queue.send((p.topic, p.payload.to_vec(), permit)).await.is_err() {
                     tracing::error!("MQTT handler stopped; intake ends");
                     break;
                 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::entity::{alarm, alarm_burst, alarm_settings, camera};
 use crate::regions::escape_like;
-use crate::{Actor, AuditDraft, Conn, Result, StoreError, Tx};
+use crate::{Actor, AuditDraft, Conn, Result, StoreError, Tx, micros};
 
 pub use crate::entity::alarm::Model as AlarmRow;
 pub use crate::entity::alarm_burst::Model as BurstRow;
@@ -345,29 +345,71 @@ pub async fn record_burst(
     case_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<BurstRow> {
+    let next = next_burst(previous, town_id, camera_id, alarm_type, case_id, at);
+    save_burst(tx, &next, previous.is_some()).await?;
+    Ok(next)
+}
+
+/// A burst as it is after one more alarm (what [`record_burst`] writes): a new burst on
+/// `case_id` (count 1), or one more on the previous one.
+pub fn next_burst(
+    previous: Option<&BurstRow>,
+    town_id: Uuid,
+    camera_id: Uuid,
+    alarm_type: &str,
+    case_id: Uuid,
+    at: DateTime<Utc>,
+) -> BurstRow {
+    let at = micros(at);
     match previous {
-        None => Ok(alarm_burst::ActiveModel {
-            town_id: Set(town_id),
-            camera_id: Set(camera_id),
-            alarm_type: Set(alarm_type.to_string()),
-            case_id: Set(case_id),
-            last_alarm_at: Set(at),
-            alarm_count: Set(1),
-        }
-        .insert(tx.db())
-        .await?),
+        None => BurstRow {
+            town_id,
+            camera_id,
+            alarm_type: alarm_type.to_string(),
+            case_id,
+            last_alarm_at: at,
+            alarm_count: 1,
+        },
         Some(p) => {
             let same = p.case_id == case_id;
-            let mut m = p.clone().into_active_model();
-            m.case_id = Set(case_id);
-            m.last_alarm_at = Set(if same { std::cmp::max(at, p.last_alarm_at) } else { at });
-            m.alarm_count = Set(if same { p.alarm_count.saturating_add(1) } else { 1 });
-            Ok(m.update(tx.db()).await?)
+            BurstRow {
+                case_id,
+                last_alarm_at: if same { std::cmp::max(at, p.last_alarm_at) } else { at },
+                alarm_count: if same { p.alarm_count.saturating_add(1) } else { 1 },
+                ..p.clone()
+            }
         }
     }
 }
 
-/// The burst a case belongs to (for its alarm count).
+/// Write a burst: an insert when its row does not exist yet (`existed` false), else an update
+/// of its row. A run of alarms writes each of its bursts once, as the run leaves it.
+pub async fn save_burst(tx: &Tx, row: &BurstRow, existed: bool) -> Result<()> {
+    let m = alarm_burst::ActiveModel {
+        town_id: Set(row.town_id),
+        camera_id: Set(row.camera_id),
+        alarm_type: Set(row.alarm_type.clone()),
+        case_id: Set(row.case_id),
+        last_alarm_at: Set(row.last_alarm_at),
+        alarm_count: Set(row.alarm_count),
+    };
+    if existed {
+        let res = alarm_burst::Entity::update_many()
+            .set(m)
+            .filter(alarm_burst::Column::TownId.eq(row.town_id))
+            .filter(alarm_burst::Column::CameraId.eq(row.camera_id))
+            .filter(alarm_burst::Column::AlarmType.eq(row.alarm_type.as_str()))
+            .exec(tx.db())
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(StoreError::Invariant(format!("alarm burst {}/{} vanished", row.camera_id, row.alarm_type)));
+        }
+    } else {
+        alarm_burst::Entity::insert(m).exec_without_returning(tx.db()).await?;
+    }
+    Ok(())
+}
+
 pub async fn burst_of_case(db: &impl Conn, town_id: Uuid, case_id: Uuid) -> Result<Option<BurstRow>> {
     Ok(alarm_burst::Entity::find()
         .filter(alarm_burst::Column::TownId.eq(town_id))
@@ -407,36 +449,67 @@ pub struct NewAlarm {
 /// Insert an alarm and count it on its camera. Bookkeeping of a machine's report: the case it
 /// opens is audited by the case's own entry; alarms themselves are not audited one by one.
 pub async fn insert_alarm(tx: &Tx, now: DateTime<Utc>, cam: &CameraRow, new: NewAlarm) -> Result<AlarmRow> {
+    let row = insert_alarm_uncounted(tx, now, cam, new).await?;
+    count_alarms(tx, cam.town_id, cam.id, 1).await?;
+    Ok(row)
+}
+
+/// Insert an alarm without counting it on its camera: the caller adds its alarms with
+/// [`count_alarms`] in the same transaction (a batch counts each camera once).
+pub async fn insert_alarm_uncounted(tx: &Tx, now: DateTime<Utc>, cam: &CameraRow, new: NewAlarm) -> Result<AlarmRow> {
+    let row = alarm_row(now, cam, new);
+    insert_alarms(tx, std::slice::from_ref(&row)).await?;
+    Ok(row)
+}
+
+/// The row an alarm is stored as (times at the database's microseconds).
+pub fn alarm_row(now: DateTime<Utc>, cam: &CameraRow, new: NewAlarm) -> AlarmRow {
     let (sha, mime) = new.snapshot.map_or((None, None), |(s, m)| (Some(s), Some(m)));
-    let row = alarm::ActiveModel {
-        town_id: Set(cam.town_id),
-        id: Set(new.id),
-        camera_id: Set(cam.id),
-        alarm_type: Set(new.alarm_type),
-        confidence: Set(new.confidence),
-        occurred_at: Set(new.occurred_at),
-        received_at: Set(now),
-        via: Set(new.via.to_string()),
-        event_id: Set(new.event_id),
-        disposition: Set(new.disposition.to_string()),
-        case_id: Set(new.case_id),
-        verdict: Set(None),
-        judged_by: Set(None),
-        judged_at: Set(None),
-        note: Set(None),
-        snapshot_sha256: Set(sha),
-        snapshot_mime: Set(mime),
-        tags: Set(tags_json(&new.tags)),
+    AlarmRow {
+        town_id: cam.town_id,
+        id: new.id,
+        camera_id: cam.id,
+        alarm_type: new.alarm_type,
+        confidence: new.confidence,
+        occurred_at: micros(new.occurred_at),
+        received_at: micros(now),
+        via: new.via.to_string(),
+        event_id: new.event_id,
+        disposition: new.disposition.to_string(),
+        case_id: new.case_id,
+        verdict: None,
+        judged_by: None,
+        judged_at: None,
+        note: None,
+        snapshot_sha256: sha,
+        snapshot_mime: mime,
+        tags: tags_json(&new.tags),
     }
-    .insert(tx.db())
-    .await?;
+}
+
+/// Alarm rows inserted per statement at most (18 columns each: far below SQLite's limit of
+/// bound values).
+const ALARM_INSERT_ROWS: usize = 200;
+
+/// Insert alarm rows made by [`alarm_row`], several per statement (uncounted, as
+/// [`insert_alarm_uncounted`]).
+pub async fn insert_alarms(tx: &Tx, rows: &[AlarmRow]) -> Result<()> {
+    for chunk in rows.chunks(ALARM_INSERT_ROWS) {
+        let models = chunk.iter().map(|r| r.clone().into_active_model());
+        alarm::Entity::insert_many(models).exec_without_returning(tx.db()).await?;
+    }
+    Ok(())
+}
+
+/// Add `n` alarms to a camera's count.
+pub async fn count_alarms(tx: &Tx, town_id: Uuid, camera_id: Uuid, n: i64) -> Result<()> {
     camera::Entity::update_many()
-        .col_expr(camera::Column::AlarmCount, Expr::col(camera::Column::AlarmCount).add(1))
-        .filter(camera::Column::TownId.eq(cam.town_id))
-        .filter(camera::Column::Id.eq(cam.id))
+        .col_expr(camera::Column::AlarmCount, Expr::col(camera::Column::AlarmCount).add(n))
+        .filter(camera::Column::TownId.eq(town_id))
+        .filter(camera::Column::Id.eq(camera_id))
         .exec(tx.db())
         .await?;
-    Ok(row)
+    Ok(())
 }
 
 pub async fn alarm(db: &impl Conn, id: Uuid) -> Result<Option<AlarmRow>> {

@@ -364,6 +364,34 @@ pub async fn accept_event(
     Ok(res.rows_affected == 1)
 }
 
+/// Record the last `seq` of a run of a device's events taken together (see `accept_event`):
+/// accepted only if the device's `last_seq` is still `expected`, the value the run checked its
+/// messages against (another server taking the same messages meanwhile makes it fail, and the
+/// run is then taken again message by message).
+pub async fn accept_run(tx: &Tx, d: &DeviceRow, expected: Option<i64>, seq: i64, now: DateTime<Utc>) -> Result<bool> {
+    let interval = u32::try_from(d.heartbeat_interval_secs).unwrap_or(60);
+    let check = status_at(Some(now), interval, now);
+    let m = device::ActiveModel {
+        last_seq: Set(Some(seq)),
+        last_seen_at: Set(Some(now)),
+        status: Set(check.status.as_str().to_string()),
+        next_check_at: Set(check.next_check_at),
+        ..Default::default()
+    };
+    let unchanged = match expected {
+        Some(e) => device::Column::LastSeq.eq(e),
+        None => device::Column::LastSeq.is_null(),
+    };
+    let res = device::Entity::update_many()
+        .set(m)
+        .filter(device::Column::TownId.eq(d.town_id))
+        .filter(device::Column::Id.eq(d.id))
+        .filter(unchanged)
+        .exec(tx.db())
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 /// Flag offline the devices whose `next_check_at` has passed, at most `limit` of them; returns
 /// how many. Reads only the devices that are due, through their index.
 pub async fn sweep_offline(tx: &Tx, now: DateTime<Utc>, limit: u64) -> Result<Vec<DeviceRow>> {

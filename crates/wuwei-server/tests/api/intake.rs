@@ -634,7 +634,8 @@ async fn protected_layers_tag_what_lies_inside_them() {
     assert_eq!(c["tags"], json!(["protected_farmland"]), "{c}");
     let (cam, secret) = camera(&app, &ta, "XL-LAND", "xueliang").await;
     assert_eq!(cam["tags"], json!(["protected_farmland"]));
-    let (_, r) = alarm(&app, &secret, &report("XL-LAND", "illegal_building", app.clock.now())).await;
+    let (status, r) = alarm(&app, &secret, &report("XL-LAND", "illegal_building", app.clock.now())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{r}");
     let (_, a) = app.get(&d, &format!("/api/v1/alarms/{}", r["alarm_id"].as_str().unwrap())).await;
     assert_eq!(a["tags"], json!(["protected_farmland"]), "{a}");
     assert_eq!(case(&app, &d, r["case_id"].as_str().unwrap()).await["tags"], json!(["protected_farmland"]));
@@ -718,4 +719,103 @@ async fn the_demo_town_has_cameras_call_buttons_and_land_layers() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(g["features"].as_array().unwrap().len() as i64, l["feature_count"].as_i64().unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_run_of_mqtt_messages_has_the_outcomes_of_one_by_one() {
+    use wuwei_server::mqtt::handle_batch;
+    let app = TestApp::demo().await;
+    let ta = app.login("townadmin").await;
+    let (_, _) = camera(&app, &ta, "cam-run-1", "xueliang").await;
+    let home = a_household(&app, &ta).await;
+    let mut made = Vec::new();
+    for code in ["cam-run-1", "cam-run-2"] {
+        let (status, dev) = app
+            .post(
+                &ta,
+                "/api/v1/devices",
+                json!({"code": code, "kind": "camera", "name": "摄像头",
+                "binding": {"lat": home["lat"], "lon": home["lon"]}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{dev}");
+        made.push((dev["secret"].as_str().unwrap().to_string(), dev["topic"].as_str().unwrap().to_string()));
+    }
+    let (_, btn) = app
+        .post(
+            &ta,
+            "/api/v1/devices",
+            json!({"code": "btn-run", "kind": "call_button", "name": "按钮", "binding": {"household_id": home["id"]}}),
+        )
+        .await;
+    let button = (btn["secret"].as_str().unwrap().to_string(), btn["topic"].as_str().unwrap().to_string());
+    let ts = app.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let msg = |(secret, topic): &(String, String), body: String| {
+        let s = IntakeSecret::parse_hex(secret).unwrap();
+        (topic.clone(), seal(&s, &DeviceTopic::parse(topic).unwrap(), &body).unwrap().into_bytes())
+    };
+    let alarm = |d: &(String, String), seq: u64, t: &str| {
+        msg(d, format!(r#"{{"type":"alarm","ts":"{ts}","seq":{seq},"alarm_type":"{t}","confidence":0.8}}"#))
+    };
+    let run = vec![
+        alarm(&made[0], 1, "straw_burning"),
+        alarm(&made[0], 2, "straw_burning"),
+        alarm(&made[0], 2, "straw_burning"),
+        alarm(&made[0], 3, "fire_smoke"),
+        (made[0].1.clone(), b"garbage".to_vec()),
+        alarm(&made[1], 1, "straw_burning"),
+        msg(&button, format!(r#"{{"type":"press","ts":"{ts}","seq":1}}"#)),
+        alarm(&made[0], 4, "straw_burning"),
+        msg(&made[0], format!(r#"{{"type":"heartbeat","ts":"{ts}","seq":5}}"#)),
+        alarm(&made[0], 5, "straw_burning"),
+        alarm(&made[0], 6, "fire_smoke"),
+    ];
+    let out = handle_batch(&app.state, &run).await;
+    let case_of = |o: &Outcome| match o {
+        Outcome::Alarm { case_id: Some(c), .. } => *c,
+        other => panic!("{other:?}"),
+    };
+    let straw = case_of(&out[0]);
+    let fire = case_of(&out[3]);
+    assert_ne!(straw, fire);
+    assert_eq!(case_of(&out[1]), straw);
+    assert_eq!(out[2], Outcome::Dropped(DropReason::Replay));
+    assert_eq!(out[4], Outcome::Dropped(DropReason::Malformed));
+    assert_eq!(out[5], Outcome::Dropped(DropReason::Unbound));
+    assert!(matches!(out[6], Outcome::CaseCreated { .. }), "{:?}", out[6]);
+    assert_eq!(case_of(&out[7]), straw);
+    assert_eq!(out[8], Outcome::Heartbeat);
+    // After the heartbeat took seq 5, the alarm with seq 5 is a replay.
+    assert_eq!(out[9], Outcome::Dropped(DropReason::Replay));
+    assert_eq!(case_of(&out[10]), fire);
+
+    let d = app.login("dispatcher1").await;
+    let (_, list) = app.get(&d, "/api/v1/alarms").await;
+    assert_eq!(list["total"], 5, "{list}");
+    let (_, cams) = app.get(&d, "/api/v1/cameras?q=cam-run-1").await;
+    assert_eq!(cams["items"][0]["stats"]["alarms"], 5, "{cams}");
+    let (_, straw_case) = app.get(&d, &format!("/api/v1/cases/{straw}")).await;
+    assert_eq!(straw_case["source"], "camera");
+    let (_, letters) = app.get(&ta, "/api/v1/devices/dead-letters").await;
+    assert_eq!(letters["total"], 4, "{letters}");
+
+    // Two servers taking the same run at once (both subscribed to the broker): each device's
+    // seq is written once per run, checked against what the run started from, so the run
+    // that loses rolls back and its messages, taken one by one, are replays. Nothing twice.
+    let copy: Vec<_> = (7..17).map(|seq| alarm(&made[0], seq, "flooding")).collect();
+    let (a, b) = tokio::join!(handle_batch(&app.state, &copy), handle_batch(&app.state, &copy));
+    let recorded = a.iter().chain(&b).filter(|o| matches!(o, Outcome::Alarm { .. })).count();
+    let replays = a.iter().chain(&b).filter(|o| **o == Outcome::Dropped(DropReason::Replay)).count();
+    assert_eq!((recorded, replays), (10, 10), "{a:?} {b:?}");
+    let (_, list) = app.get(&d, "/api/v1/alarms?alarm_type=flooding").await;
+    assert_eq!(list["total"], 10, "{list}");
+    let (_, cams) = app.get(&d, "/api/v1/cameras?q=cam-run-1").await;
+    assert_eq!(cams["items"][0]["stats"]["alarms"], 15, "{cams}");
+    // The device's seq is the run's last: the next alarm needs seq 17 or above.
+    assert_eq!(
+        handle_batch(&app.state, &[alarm(&made[0], 16, "flooding")]).await,
+        vec![Outcome::Dropped(DropReason::Replay)]
+    );
+    assert!(matches!(handle_batch(&app.state, &[alarm(&made[0], 17, "flooding")]).await[0], Outcome::Alarm { .. }));
+    app.stop().await;
 }
