@@ -7,6 +7,7 @@
 //! PostgreSQL (a fresh database on that server):
 //!   `WUWEI_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p wuwei-bench --bin alarms`
 //! Other options: `--broker mqtt://HOST:PORT`, `--poll-ms 10` (the commit poller's interval).
+//! `RUST_LOG` is honoured (default `warn`); `RUST_LOG=warn,sqlx::query=debug` logs every statement.
 //!
 //! The server is the real one, in this process: the demo town without case history, background
 //! jobs off, `mqtt_url` set so that it subscribes to `wuwei/+/devices/+/events` on the broker.
@@ -135,7 +136,8 @@ struct Cam {
 #[tokio::main]
 async fn main() {
     let a = args();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let (host, port) = wuwei_server::mqtt::broker_address(&a.broker).expect("--broker is mqtt://HOST:PORT");
     tokio::net::TcpStream::connect((host.as_str(), port)).await.unwrap_or_else(|e| {
         panic!("broker {} unreachable ({e}): mosquitto -d -c /etc/mosquitto/mosquitto.conf", a.broker)
