@@ -86,6 +86,8 @@ pub fn message(code: &str, lang: Lang) -> &'static str {
         ("unsupported_media_type", En) => "Unsupported content type; send application/json",
         ("timeout", ZhCn) => "处理超时，请稍后再试",
         ("timeout", En) => "The request took too long; try again later",
+        ("busy", ZhCn) => "当前办理的人太多，请稍后重试",
+        ("busy", En) => "Too many requests are waiting; try again in a moment",
         ("unavailable", ZhCn) => "服务暂时不可用，请稍后再试",
         ("unavailable", En) => "The service is temporarily unavailable; try again later",
         ("internal", ZhCn) => "服务器内部错误，已记录，请稍后再试",

@@ -6,6 +6,7 @@
 
 pub mod alarms;
 pub mod auth;
+pub mod batch;
 pub mod calls;
 pub mod caseflow;
 pub mod demo;

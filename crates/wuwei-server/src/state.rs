@@ -195,6 +195,8 @@ pub struct Inner {
     pub clock_offset_secs: std::sync::atomic::AtomicI64,
     /// The personal-number key, read on first use (see `pii`).
     pub pii: std::sync::OnceLock<crate::pii::PiiKey>,
+    /// The counters' group commit, started on the first redemption (see `batch`).
+    pub redeemer: std::sync::OnceLock<crate::routes::points_shop::Redeemer>,
 }
 
 /// Cheap to clone; shared by every request.
@@ -217,6 +219,7 @@ impl AppState {
             started_at: Instant::now(),
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
             pii: std::sync::OnceLock::new(),
+            redeemer: std::sync::OnceLock::new(),
         }))
     }
 

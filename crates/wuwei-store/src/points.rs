@@ -83,26 +83,41 @@ pub struct Posted {
 /// `JF-20261128-0001`. Atomic on both databases (an upsert returning the new count), so two
 /// writers never share a number.
 pub async fn next_number(tx: &Tx, town_id: Uuid, prefix: &str, now: DateTime<Utc>) -> Result<String> {
+    next_numbers(tx, town_id, prefix, now, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Invariant("points counter gave no number".into()))
+}
+
+/// `n` consecutive readable numbers of a kind in one statement (a batch of redemptions takes its
+/// numbers at once).
+pub async fn next_numbers(tx: &Tx, town_id: Uuid, prefix: &str, now: DateTime<Utc>, n: usize) -> Result<Vec<String>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let count = i32::try_from(n).map_err(|_| StoreError::Invariant("too many numbers asked at once".into()))?;
     let day = wuwei_domain::points::cap::china_date(now);
     let key = format!("{prefix}{}", day.format("%Y%m%d"));
     let backend = tx.db().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "INSERT INTO points_counter (town_id, key, last_seq) VALUES ($1, $2, 1) \
-             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + 1 RETURNING last_seq"
+            "INSERT INTO points_counter (town_id, key, last_seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + EXCLUDED.last_seq \
+             RETURNING last_seq"
         }
         _ => {
-            "INSERT INTO points_counter (town_id, key, last_seq) VALUES (?, ?, 1) \
-             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + 1 RETURNING last_seq"
+            "INSERT INTO points_counter (town_id, key, last_seq) VALUES (?, ?, ?) \
+             ON CONFLICT (town_id, key) DO UPDATE SET last_seq = points_counter.last_seq + excluded.last_seq \
+             RETURNING last_seq"
         }
     };
     let row = tx
         .db()
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [town_id.into(), key.into()]))
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [town_id.into(), key.into(), count.into()]))
         .await?
         .ok_or_else(|| StoreError::Invariant("points counter returned no row".into()))?;
-    let seq: i32 = row.try_get("", "last_seq")?;
-    Ok(format!("{prefix}-{}-{:04}", day.format("%Y%m%d"), seq.max(0)))
+    let last: i32 = row.try_get("", "last_seq")?;
+    Ok((last - count + 1..=last).map(|seq| format!("{prefix}-{}-{:04}", day.format("%Y%m%d"), seq.max(0))).collect())
 }
 
 /// Post `request` under `meta`'s idempotency key in the caller's transaction (see the module
@@ -166,7 +181,7 @@ pub async fn post(tx: &mut Tx, actor: &Actor, mut meta: PostingMeta, request: Re
         }
     };
 
-    write(tx, actor, &posting, household_id, allow_negative, reverses_kind).await?;
+    write_many(tx, &[NewPosting { actor, posting: &posting, household_id, reverses_kind }], allow_negative).await?;
     Ok(Posted { posting, replayed: false })
 }
 
@@ -250,6 +265,26 @@ pub async fn balance(db: &impl ConnectionTrait, town_id: Uuid, account: Account)
         .one(db)
         .await?
         .map_or(0, |b| b.balance))
+}
+
+/// The balances of households of a town, by household (absent: never touched, so 0).
+pub async fn balances(db: &impl ConnectionTrait, town_id: Uuid, households: &[Uuid]) -> Result<HashMap<Uuid, Points>> {
+    let mut ids = households.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        for b in points_balance::Entity::find()
+            .filter(points_balance::Column::TownId.eq(town_id))
+            .filter(points_balance::Column::AccountKind.eq(AccountKind::Household.as_str()))
+            .filter(points_balance::Column::AccountId.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?
+        {
+            out.insert(b.account_id, b.balance);
+        }
+    }
+    Ok(out)
 }
 
 /// The town's chain head (genesis when it has no ledger yet).
@@ -756,7 +791,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 // ---- inside a posting's transaction ----
 
 /// Make the town's head row if missing and lock it until commit.
-async fn lock_head(tx: &Tx, town_id: Uuid, now: DateTime<Utc>) -> Result<points_head::Model> {
+pub(crate) async fn lock_head(tx: &Tx, town_id: Uuid, now: DateTime<Utc>) -> Result<points_head::Model> {
     let db = tx.db();
     points_head::Entity::insert(points_head::ActiveModel {
         town_id: Set(town_id),
@@ -823,42 +858,62 @@ fn same_request(p: &Posting, household_id: Option<Uuid>, request: &Request, refe
     }
 }
 
-/// Write a built posting: the posting row, its entries, the new balances (checked once more on
-/// this second path), the head, and the audit entry.
-async fn write(
+/// A built posting, ready to be written by [`write_many`].
+pub(crate) struct NewPosting<'a> {
+    pub actor: &'a Actor,
+    pub posting: &'a Posting,
+    pub household_id: Uuid,
+    /// For a reversal: its original's kind (the household's running total it counts against).
+    pub reverses_kind: Option<PostingKind>,
+}
+
+/// Rows per multi-row statement: well under both databases' parameter limits (SQLite 32,766,
+/// PostgreSQL 65,535) for the widest row written here (14 columns).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Write built postings of one town, consecutive in its chain from the locked head: the posting
+/// rows, their entries, the household running totals, the new balances (checked once more on
+/// this second path), the head, and one audit entry per posting. A few statements whatever the
+/// number of postings, so that a batch of redemptions costs little more than one. Returns each
+/// posting's household balance after it (0 when the posting did not touch it).
+pub(crate) async fn write_many(
     tx: &mut Tx,
-    actor: &Actor,
-    p: &Posting,
-    household_id: Uuid,
+    items: &[NewPosting<'_>],
     allow_negative: bool,
-    reverses_kind: Option<PostingKind>,
-) -> Result<(), PointsError> {
+) -> Result<Vec<Points>, PointsError> {
+    let (Some(first), Some(last)) = (items.first(), items.last()) else { return Ok(Vec::new()) };
+    let town_id = first.posting.town_id;
+    for (n, w) in items.iter().enumerate() {
+        let expected = first.posting.seq + i64::try_from(n).unwrap_or(i64::MAX);
+        if w.posting.town_id != town_id || w.posting.seq != expected {
+            return Err(StoreError::Invariant(format!("posting {} is not next in the chain", w.posting.id)).into());
+        }
+    }
     let db = tx.db();
-    let town_id = p.town_id;
-    points_posting::Entity::insert(points_posting::ActiveModel {
-        town_id: Set(town_id),
-        id: Set(p.id),
-        seq: Set(p.seq),
-        kind: Set(p.kind.as_str().to_string()),
-        idempotency_key: Set(p.idempotency_key.clone()),
-        reverses_id: Set(p.reverses),
-        household_id: Set(Some(household_id)),
-        reference: Set(p.reference.clone()),
-        shortfall: Set(p.shortfall),
-        at: Set(p.at),
-        actor_id: Set(actor.id),
-        actor_name: Set(actor.name.chars().take(MAX_ACTOR_CHARS).collect()),
-        prev_hash: Set(p.prev_hash.clone()),
-        hash: Set(p.hash.clone()),
-    })
-    .exec(db)
-    .await?;
-    if !p.entries.is_empty() {
-        let mut rows = Vec::with_capacity(p.entries.len());
+    let mut posting_rows = Vec::with_capacity(items.len());
+    let mut entry_rows = Vec::with_capacity(items.len() * 2);
+    for w in items {
+        let p = w.posting;
+        posting_rows.push(points_posting::ActiveModel {
+            town_id: Set(town_id),
+            id: Set(p.id),
+            seq: Set(p.seq),
+            kind: Set(p.kind.as_str().to_string()),
+            idempotency_key: Set(p.idempotency_key.clone()),
+            reverses_id: Set(p.reverses),
+            household_id: Set(Some(w.household_id)),
+            reference: Set(p.reference.clone()),
+            shortfall: Set(p.shortfall),
+            at: Set(p.at),
+            actor_id: Set(w.actor.id),
+            actor_name: Set(w.actor.name.chars().take(MAX_ACTOR_CHARS).collect()),
+            prev_hash: Set(p.prev_hash.clone()),
+            hash: Set(p.hash.clone()),
+        });
         for (line, e) in p.entries.iter().enumerate() {
             let line = i16::try_from(line)
                 .map_err(|_| StoreError::Invariant(format!("posting {} has too many entries", p.id)))?;
-            rows.push(points_entry::ActiveModel {
+            entry_rows.push(points_entry::ActiveModel {
                 town_id: Set(town_id),
                 posting_id: Set(p.id),
                 line: Set(line),
@@ -868,112 +923,173 @@ async fn write(
                 points: Set(e.points),
             });
         }
-        points_entry::Entity::insert_many(rows).exec(db).await?;
+    }
+    let mut rows = posting_rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        points_posting::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT)).exec(db).await?;
+    }
+    let mut rows = entry_rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        points_entry::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT)).exec(db).await?;
     }
 
-    let mut deltas: BTreeMap<Account, Points> = BTreeMap::new();
-    for e in &p.entries {
-        *deltas.entry(e.account).or_insert(0) += e.points;
+    // The household's running totals by kind (a reversal counts against its original's kind),
+    // summed per (household, bucket) first: one upsert may not touch a row twice.
+    let mut totals: BTreeMap<(Uuid, &str), Points> = BTreeMap::new();
+    for w in items {
+        let bucket = w.reverses_kind.unwrap_or(w.posting.kind).as_str();
+        for e in w.posting.entries.iter().filter(|e| e.account.kind == AccountKind::Household) {
+            *totals.entry((e.account.id, bucket)).or_insert(0) += e.points;
+        }
     }
-    // The household's running totals by kind (a reversal counts against its original's kind).
-    let bucket = reverses_kind.unwrap_or(p.kind).as_str();
-    for (account, delta) in deltas.iter().filter(|(a, d)| a.kind == AccountKind::Household && **d != 0) {
-        let backend = db.get_database_backend();
-        let sql = match backend {
+    totals.retain(|_, d| *d != 0);
+    let backend = db.get_database_backend();
+    let totals: Vec<_> = totals.into_iter().collect();
+    for chunk in totals.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from("INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES ");
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 4);
+        for (n, ((household, bucket), delta)) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(backend, values.len(), 4));
+            values.extend([town_id.into(), (*household).into(), (*bucket).into(), (*delta).into()]);
+        }
+        sql.push_str(match backend {
             DbBackend::Postgres => {
-                "INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (town_id, household_id, bucket) \
+                " ON CONFLICT (town_id, household_id, bucket) \
                  DO UPDATE SET total = points_household_total.total + EXCLUDED.total"
             }
             _ => {
-                "INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (town_id, household_id, bucket) \
+                " ON CONFLICT (town_id, household_id, bucket) \
                  DO UPDATE SET total = points_household_total.total + excluded.total"
             }
-        };
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [town_id.into(), account.id.into(), bucket.into(), (*delta).into()],
-        ))
-        .await?;
+        });
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }
-    let mut household_after = None;
-    for (account, delta) in deltas {
-        let kind = account.kind.as_str().to_string();
-        let old = points_balance::Entity::find_by_id((town_id, kind.clone(), account.id)).one(db).await?;
-        let new = old
-            .as_ref()
-            .map_or(0, |b| b.balance)
-            .checked_add(delta)
-            .ok_or_else(|| StoreError::Invariant(format!("balance of {account} overflows")))?;
-        // The builders refused this already; a second path, so that a bug cannot write it.
-        let forbidden = !allow_negative || p.kind == PostingKind::Redemption;
-        if account.kind == AccountKind::Household && delta < 0 && new < 0 && forbidden {
-            return Err(StoreError::Invariant(format!("posting {} would leave {account} at {new}", p.id)).into());
+
+    // Balances: read once, moved posting by posting (each checked), written once.
+    let account_ids: Vec<Uuid> = {
+        let mut ids: Vec<Uuid> = items.iter().flat_map(|w| w.posting.entries.iter().map(|e| e.account.id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let mut balances: BTreeMap<Account, (Points, bool, DateTime<Utc>)> = BTreeMap::new();
+    for chunk in account_ids.chunks(ROWS_PER_STATEMENT) {
+        for b in points_balance::Entity::find()
+            .filter(points_balance::Column::TownId.eq(town_id))
+            .filter(points_balance::Column::AccountId.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?
+        {
+            if let Some(kind) = AccountKind::parse(&b.account_kind) {
+                balances.insert(Account { kind, id: b.account_id }, (b.balance, false, b.updated_at));
+            }
         }
-        if account == Account::household(household_id) {
-            household_after = Some(new);
+    }
+    let mut household_after = Vec::with_capacity(items.len());
+    for w in items {
+        let p = w.posting;
+        let mut deltas: BTreeMap<Account, Points> = BTreeMap::new();
+        for e in &p.entries {
+            *deltas.entry(e.account).or_insert(0) += e.points;
         }
-        if old.is_some() {
-            points_balance::Entity::update_many()
-                .col_expr(points_balance::Column::Balance, Expr::value(new))
-                .col_expr(points_balance::Column::UpdatedAt, Expr::value(p.at))
-                .filter(points_balance::Column::TownId.eq(town_id))
-                .filter(points_balance::Column::AccountKind.eq(kind))
-                .filter(points_balance::Column::AccountId.eq(account.id))
-                .exec(db)
-                .await?;
-        } else {
-            points_balance::Entity::insert(points_balance::ActiveModel {
-                town_id: Set(town_id),
-                account_kind: Set(kind),
-                account_id: Set(account.id),
-                balance: Set(new),
-                updated_at: Set(p.at),
-            })
+        for (account, delta) in deltas {
+            let slot = balances.entry(account).or_insert((0, false, p.at));
+            let new = slot
+                .0
+                .checked_add(delta)
+                .ok_or_else(|| StoreError::Invariant(format!("balance of {account} overflows")))?;
+            // The builders refused this already; a second path, so that a bug cannot write it.
+            let forbidden = !allow_negative || p.kind == PostingKind::Redemption;
+            if account.kind == AccountKind::Household && delta < 0 && new < 0 && forbidden {
+                return Err(StoreError::Invariant(format!("posting {} would leave {account} at {new}", p.id)).into());
+            }
+            *slot = (new, true, p.at);
+        }
+        // As the audit entry has always said: the household's balance when the posting moved it.
+        let touched = p.entries.iter().any(|e| e.account == Account::household(w.household_id));
+        household_after.push(touched.then(|| balances.get(&Account::household(w.household_id)).map_or(0, |b| b.0)));
+    }
+    let changed: Vec<_> = balances
+        .iter()
+        .filter(|(_, (_, moved, _))| *moved)
+        .map(|(account, (balance, _, at))| points_balance::ActiveModel {
+            town_id: Set(town_id),
+            account_kind: Set(account.kind.as_str().to_string()),
+            account_id: Set(account.id),
+            balance: Set(*balance),
+            updated_at: Set(*at),
+        })
+        .collect();
+    let mut rows = changed.into_iter().peekable();
+    while rows.peek().is_some() {
+        points_balance::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT))
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    points_balance::Column::TownId,
+                    points_balance::Column::AccountKind,
+                    points_balance::Column::AccountId,
+                ])
+                .update_columns([points_balance::Column::Balance, points_balance::Column::UpdatedAt])
+                .to_owned(),
+            )
             .exec(db)
             .await?;
-        }
     }
 
     let moved = points_head::Entity::update_many()
-        .col_expr(points_head::Column::Seq, Expr::value(p.seq))
-        .col_expr(points_head::Column::Hash, Expr::value(p.hash.clone()))
-        .col_expr(points_head::Column::UpdatedAt, Expr::value(p.at))
+        .col_expr(points_head::Column::Seq, Expr::value(last.posting.seq))
+        .col_expr(points_head::Column::Hash, Expr::value(last.posting.hash.clone()))
+        .col_expr(points_head::Column::UpdatedAt, Expr::value(last.posting.at))
         .filter(points_head::Column::TownId.eq(town_id))
-        .filter(points_head::Column::Seq.eq(p.seq - 1))
+        .filter(points_head::Column::Seq.eq(first.posting.seq - 1))
         .exec(db)
         .await?;
     if moved.rows_affected != 1 {
         return Err(StoreError::Invariant(format!("points head of town {town_id} moved under its lock")).into());
     }
 
-    let entries: Vec<_> = p
-        .entries
-        .iter()
-        .map(|e| json!({"account_kind": e.account.kind.as_str(), "account_id": e.account.id, "points": e.points}))
+    for (w, after) in items.iter().zip(&household_after) {
+        let p = w.posting;
+        let entries: Vec<_> = p
+            .entries
+            .iter()
+            .map(|e| json!({"account_kind": e.account.kind.as_str(), "account_id": e.account.id, "points": e.points}))
+            .collect();
+        tx.audit(AuditDraft {
+            actor: w.actor.clone(),
+            action: format!("points.{}", p.kind.as_str()),
+            entity_type: "points_posting".into(),
+            entity_id: p.id.to_string(),
+            town_id: Some(town_id),
+            before: None,
+            after: Some(json!({
+                "seq": p.seq,
+                "kind": p.kind.as_str(),
+                "household_id": w.household_id,
+                "reverses": p.reverses,
+                "reference": p.reference,
+                "entries": entries,
+                "shortfall": p.shortfall,
+                "household_balance": after,
+                "hash": p.hash,
+            })),
+        });
+    }
+    Ok(household_after.into_iter().map(|a| a.unwrap_or_default()).collect())
+}
+
+/// `(?, ?, …)` or `($n, $n+1, …)`: one row's placeholders after `before` values already bound.
+fn placeholders(backend: DbBackend, before: usize, width: usize) -> String {
+    let marks: Vec<String> = (1..=width)
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("${}", before + i),
+            _ => "?".to_string(),
+        })
         .collect();
-    tx.audit(AuditDraft {
-        actor: actor.clone(),
-        action: format!("points.{}", p.kind.as_str()),
-        entity_type: "points_posting".into(),
-        entity_id: p.id.to_string(),
-        town_id: Some(town_id),
-        before: None,
-        after: Some(json!({
-            "seq": p.seq,
-            "kind": p.kind.as_str(),
-            "household_id": household_id,
-            "reverses": p.reverses,
-            "reference": p.reference,
-            "entries": entries,
-            "shortfall": p.shortfall,
-            "household_balance": household_after,
-            "hash": p.hash,
-        })),
-    });
-    Ok(())
+    format!("({})", marks.join(", "))
 }
 
 // ---- reading postings back ----

@@ -31,17 +31,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use uuid::Uuid;
 use wuwei_domain::access::{Level, Scope};
 use wuwei_domain::points::Points;
 use wuwei_domain::points::basket::{self, BasketLine, BasketRefusal, MovementReason, StockMovement};
-use wuwei_domain::points::ledger::{Account, LedgerError, PostingMeta, Request};
+use wuwei_domain::points::ledger::{self, Head, LedgerError, PostingMeta};
 use wuwei_domain::region::RegionKind;
 use wuwei_domain::validate::PageRequest;
 
@@ -648,6 +648,17 @@ pub fn same_basket(r: &Redemption, store: &StoreRow, req: &RedeemRequest) -> boo
     r.row.store_id == store.id && r.row.household_id == req.household_id && stored == merged(&req.lines)
 }
 
+/// One basket of a batch: who redeems it, at which store.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter<'a> {
+    pub clerk: &'a Clerk,
+    pub store: &'a StoreRow,
+    pub req: &'a RedeemRequest,
+}
+
+/// Baskets redeemed in one batch at most (a group commit: see [`redeem_batch`]).
+pub const MAX_BATCH: usize = 64;
+
 /// Redeem a basket at `store` for a household of its village (see the module docs for the
 /// steps). On an error nothing was written; the caller drops the transaction. On a replay
 /// (`replayed`), nothing was written either.
@@ -658,31 +669,279 @@ pub async fn redeem(
     store: &StoreRow,
     req: &RedeemRequest,
 ) -> Result<Redeemed, RedeemError> {
-    let now = micros(now);
-    let town_id = store.town_id;
-    let ids: BTreeSet<Uuid> = req.lines.iter().map(|(g, _)| *g).collect();
-    // 1. Lock the basket's goods.
-    let locked = lock_goods(tx, town_id, &ids).await?;
+    redeem_batch(tx, now, &[Counter { clerk, store, req }])
+        .await?
+        .pop()
+        .ok_or_else(|| RedeemError::Store(StoreError::Invariant("a batch of one gave no answer".into())))?
+}
 
-    // 2. A retry of a redemption made before.
-    if let Some(first) = redemption_by_key(tx.db(), town_id, &req.idempotency_key).await? {
-        return if same_basket(&first, store, req) {
-            Ok(Redeemed { redemption: first, replayed: true })
-        } else {
-            Err(RedeemError::KeyReused)
-        };
+/// A basket accepted in phase 1 of [`redeem_batch`], waiting to be written.
+struct Accepted {
+    index: usize,
+    priced: basket::PricedBasket,
+    /// `(movement, stock after)` in the order applied.
+    moves: Vec<(StockMovement, i64)>,
+}
+
+/// Redeem baskets of one town in the caller's transaction, each with the outcome it would have
+/// had alone, in order (a group commit: the counters' requests queued meanwhile are taken
+/// together, so a batch costs about as many statements as one basket).
+///
+/// Phase 1 decides every basket in memory against the facts read once (goods locked, ledger
+/// head locked, keys, households, balances), each basket seeing the stock and balances the
+/// baskets before it left; a refused basket leaves no trace. Phase 2 writes the accepted ones
+/// with multi-row statements. The outer error (a database failure) means nothing of the batch
+/// stands: the caller drops the transaction and may retry the baskets one by one.
+pub async fn redeem_batch(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    items: &[Counter<'_>],
+) -> Result<Vec<Result<Redeemed, RedeemError>>, RedeemError> {
+    let now = micros(now);
+    let Some(town_id) = items.first().map(|c| c.store.town_id) else { return Ok(Vec::new()) };
+    if items.len() > MAX_BATCH || items.iter().any(|c| c.store.town_id != town_id) {
+        return Err(StoreError::Invariant("a redemption batch is of one town and at most MAX_BATCH".into()).into());
+    }
+    let ids: BTreeSet<Uuid> = items.iter().flat_map(|c| c.req.lines.iter().map(|(g, _)| *g)).collect();
+    // 1. Lock the goods (id order), then the ledger head: what is read next stays true.
+    let mut goods = lock_goods(tx, town_id, &ids).await?;
+    let head = points::lock_head(tx, town_id, now).await?;
+
+    // 2. The facts: redemptions made before under these keys, the households, their balances.
+    let keys: Vec<&str> = items.iter().map(|c| c.req.idempotency_key.as_str()).collect();
+    let made: HashMap<String, Redemption> = redemptions_by_keys(tx.db(), town_id, &keys).await?;
+    let household_ids: Vec<Uuid> = items.iter().map(|c| c.req.household_id).collect();
+    let households: HashMap<Uuid, Uuid> = households_by_ids(tx.db(), town_id, &household_ids)
+        .await?
+        .into_iter()
+        .map(|h| (h.id, h.admin_village_id))
+        .collect();
+    let mut balances = points::balances(tx.db(), town_id, &household_ids).await?;
+
+    // 3. Decide each basket in order.
+    let mut out: Vec<Option<Result<Redeemed, RedeemError>>> = Vec::with_capacity(items.len());
+    let mut accepted: Vec<Accepted> = Vec::new();
+    // Keys accepted in this batch: a twin later in it is a retry of the first.
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    for (index, c) in items.iter().enumerate() {
+        let (store, req) = (c.store, c.req);
+        if let Some(first) = made.get(&req.idempotency_key) {
+            out.push(Some(if same_basket(first, store, req) {
+                Ok(Redeemed { redemption: first.clone(), replayed: true })
+            } else {
+                Err(RedeemError::KeyReused)
+            }));
+            continue;
+        }
+        if let Some(&first) = taken.get(req.idempotency_key.as_str()) {
+            let f = items[first];
+            let same = f.store.id == store.id
+                && f.req.household_id == req.household_id
+                && merged(&f.req.lines) == merged(&req.lines);
+            // Resolved to the first's redemption once it is written.
+            out.push(if same { None } else { Some(Err(RedeemError::KeyReused)) });
+            continue;
+        }
+        match decide(&goods, &households, &balances, store, req) {
+            Err(e) => out.push(Some(Err(e))),
+            Ok(priced) => {
+                let mut moves = Vec::with_capacity(priced.movements.len());
+                for m in &priced.movements {
+                    let g = goods
+                        .get_mut(&m.goods_id)
+                        .ok_or_else(|| StoreError::Invariant(format!("goods {} not locked", m.goods_id)))?;
+                    g.stock = g
+                        .stock
+                        .checked_add(m.delta)
+                        .filter(|s| *s >= 0)
+                        .ok_or_else(|| StoreError::Invariant(format!("stock of goods {} would go wrong", g.id)))?;
+                    moves.push((*m, g.stock));
+                }
+                *balances.entry(req.household_id).or_insert(0) -= priced.total;
+                taken.insert(req.idempotency_key.as_str(), index);
+                accepted.push(Accepted { index, priced, moves });
+                out.push(None);
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(out.into_iter().map(|o| o.unwrap_or(Err(RedeemError::KeyReused))).collect());
     }
 
-    // 3. The facts: the household, each line's goods, the balance.
-    let h = household::Entity::find_by_id((town_id, req.household_id)).one(tx.db()).await?;
-    if h.is_none_or(|h| h.admin_village_id != store.admin_village_id) {
+    // 4. Post, move the stock, write the redemptions.
+    let numbers = points::next_numbers(tx, town_id, NUMBER_PREFIX, now, accepted.len()).await?;
+    let mut chain = Head { seq: head.seq, hash: head.hash.clone() };
+    let mut ledger_balances = points::balances(tx.db(), town_id, &household_ids).await?;
+    let mut postings = Vec::with_capacity(accepted.len());
+    let mut redemption_ids = Vec::with_capacity(accepted.len());
+    for (a, number) in accepted.iter().zip(&numbers) {
+        let c = items[a.index];
+        let id = Uuid::now_v7();
+        let meta = PostingMeta {
+            id: Uuid::now_v7(),
+            town_id,
+            at: now,
+            idempotency_key: format!("redemption:{id}"),
+            reference: format!("redemption:{number}"),
+        };
+        let balance = ledger_balances.get(&c.req.household_id).copied().unwrap_or(0);
+        // The ledger's own check, on the balances as the postings before it leave them.
+        let posting = ledger::redemption_posting(meta, &chain, c.req.household_id, c.store.id, a.priced.total, balance)
+            .map_err(|e| StoreError::Invariant(format!("a basket decided in memory was refused by the ledger: {e}")))?;
+        *ledger_balances.entry(c.req.household_id).or_insert(0) -= a.priced.total;
+        chain = Head::of(&posting);
+        postings.push(posting);
+        redemption_ids.push(id);
+    }
+    let to_write: Vec<points::NewPosting<'_>> = accepted
+        .iter()
+        .zip(&postings)
+        .map(|(a, p)| points::NewPosting {
+            actor: &items[a.index].clerk.actor,
+            posting: p,
+            household_id: items[a.index].req.household_id,
+            reverses_kind: None,
+        })
+        .collect();
+    let after = points::write_many(tx, &to_write, head.allow_negative).await?;
+
+    let moved: BTreeSet<Uuid> = accepted.iter().flat_map(|a| a.moves.iter().map(|(m, _)| m.goods_id)).collect();
+    let shelves: Vec<points_goods::ActiveModel> = moved
+        .iter()
+        .filter_map(|id| goods.get(id))
+        .map(|g| {
+            let mut row: points_goods::ActiveModel = g.clone().into();
+            row.updated_at = Set(now);
+            // Every column as read under the lock, so the upsert below only moves the stock.
+            row.reset_all()
+        })
+        .collect();
+    points_goods::Entity::insert_many(shelves)
+        .on_conflict(
+            OnConflict::columns([points_goods::Column::TownId, points_goods::Column::Id])
+                .update_columns([points_goods::Column::Stock, points_goods::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(tx.db())
+        .await?;
+
+    let mut movement_rows = Vec::new();
+    let mut redemption_rows = Vec::with_capacity(accepted.len());
+    let mut line_rows_all = Vec::new();
+    let mut done: HashMap<usize, Redemption> = HashMap::with_capacity(accepted.len());
+    for (((a, number), (posting, id)), balance_after) in
+        accepted.iter().zip(numbers).zip(postings.iter().zip(&redemption_ids)).zip(after)
+    {
+        let Counter { clerk, store, req } = items[a.index];
+        if balance_after < 0 {
+            return Err(StoreError::Invariant(format!("redemption {id} left a balance of {balance_after}")).into());
+        }
+        for (m, stock_after) in &a.moves {
+            movement_rows.push(points_stock_movement::ActiveModel {
+                town_id: Set(town_id),
+                id: Set(Uuid::now_v7()),
+                store_id: Set(store.id),
+                goods_id: Set(m.goods_id),
+                at: Set(now),
+                delta: Set(m.delta),
+                stock_after: Set(*stock_after),
+                reason: Set(m.reason.as_str().to_string()),
+                actor_id: Set(clerk.actor.id),
+                actor_name: Set(cut(&clerk.shown_as, MAX_ACTOR_CHARS)),
+                note: Set(None),
+                redemption_id: Set(Some(*id)),
+            });
+        }
+        let row = RedemptionRow {
+            town_id,
+            id: *id,
+            number,
+            store_id: store.id,
+            household_id: req.household_id,
+            admin_village_id: store.admin_village_id,
+            total_points: a.priced.total,
+            value_fen: a.priced.value_fen,
+            balance_after,
+            posting_id: posting.id,
+            idempotency_key: req.idempotency_key.clone(),
+            clerk_id: clerk.actor.id,
+            clerk_name: cut(&clerk.shown_as, MAX_ACTOR_CHARS),
+            at: now,
+            returned_at: None,
+            return_posting_id: None,
+            returned_by_name: None,
+            return_reason: None,
+        };
+        let mut line_rows = Vec::with_capacity(a.priced.lines.len());
+        for (n, l) in a.priced.lines.iter().enumerate() {
+            line_rows.push(RedemptionLineRow {
+                town_id,
+                redemption_id: *id,
+                line: i16::try_from(n).map_err(|_| StoreError::Invariant("too many redemption lines".into()))?,
+                goods_id: l.goods_id,
+                name: goods.get(&l.goods_id).map(|g| g.name.clone()).unwrap_or_default(),
+                quantity: i32::try_from(l.quantity).map_err(|_| StoreError::Invariant("line quantity".into()))?,
+                unit_price: l.unit_price,
+                points: l.points,
+                value_fen: l.value_fen,
+            });
+        }
+        tx.audit(AuditDraft {
+            actor: clerk.actor.clone(),
+            action: "points.redeem".into(),
+            entity_type: "points_redemption".into(),
+            entity_id: id.to_string(),
+            town_id: Some(town_id),
+            before: None,
+            after: Some(json!({
+                "number": row.number, "store_id": store.id, "household_id": row.household_id,
+                "total_points": row.total_points, "value_fen": row.value_fen, "balance_after": row.balance_after,
+                "posting_id": row.posting_id,
+                "lines": line_rows.iter().map(|l| json!({"goods_id": l.goods_id, "quantity": l.quantity, "points": l.points})).collect::<Vec<_>>(),
+            })),
+        });
+        redemption_rows.push(points_redemption::ActiveModel::from(row.clone()).reset_all());
+        line_rows_all
+            .extend(line_rows.iter().cloned().map(|l| points_redemption_line::ActiveModel::from(l).reset_all()));
+        done.insert(a.index, Redemption { row, lines: line_rows });
+    }
+    insert_chunked(tx, movement_rows).await?;
+    insert_chunked(tx, redemption_rows).await?;
+    insert_chunked(tx, line_rows_all).await?;
+
+    Ok(out
+        .into_iter()
+        .enumerate()
+        .map(|(index, o)| match o {
+            Some(r) => r,
+            // Accepted, or a twin of a basket accepted earlier in the batch (then a retry of it).
+            None => {
+                match taken.get(items[index].req.idempotency_key.as_str()).and_then(|f| done.get(f).map(|r| (f, r))) {
+                    Some((first, r)) => Ok(Redeemed { redemption: r.clone(), replayed: *first != index }),
+                    None => Err(RedeemError::Store(StoreError::Invariant("a batch basket without its outcome".into()))),
+                }
+            }
+        })
+        .collect())
+}
+
+/// Phase 1 of one basket: the household of the store's village, each line's goods on this
+/// store's shelf, the price against the balance (as the baskets before it left them).
+fn decide(
+    goods: &BTreeMap<Uuid, GoodsRow>,
+    households: &HashMap<Uuid, Uuid>,
+    balances: &HashMap<Uuid, Points>,
+    store: &StoreRow,
+    req: &RedeemRequest,
+) -> Result<basket::PricedBasket, RedeemError> {
+    if households.get(&req.household_id) != Some(&store.admin_village_id) {
         return Err(RedeemError::UnknownHousehold(req.household_id));
     }
     let mut first_line: HashMap<Uuid, usize> = HashMap::new();
     let mut lines = Vec::with_capacity(req.lines.len());
     for (index, (goods_id, quantity)) in req.lines.iter().enumerate() {
         first_line.entry(*goods_id).or_insert(index);
-        let Some(g) = locked.get(goods_id).filter(|g| g.store_id == store.id) else {
+        let Some(g) = goods.get(goods_id).filter(|g| g.store_id == store.id) else {
             return Err(RedeemError::BadGoods { index, goods_id: *goods_id, inactive: false });
         };
         if !g.active {
@@ -697,8 +956,8 @@ pub async fn redeem(
             max_per_redemption: g.max_per_redemption.and_then(|m| u32::try_from(m).ok()),
         });
     }
-    let balance = points::balance(tx.db(), town_id, Account::household(req.household_id)).await?;
-    let priced = basket::price_basket(&lines, balance).map_err(|refusal| {
+    let balance = balances.get(&req.household_id).copied().unwrap_or(0);
+    basket::price_basket(&lines, balance).map_err(|refusal| {
         let goods_id = match refusal {
             BasketRefusal::Quantity { goods_id }
             | BasketRefusal::OverLimit { goods_id, .. }
@@ -713,136 +972,41 @@ pub async fn redeem(
         RedeemError::Basket {
             refusal,
             index: goods_id.and_then(|g| first_line.get(&g).copied()),
-            goods_name: goods_id.and_then(|g| locked.get(&g).map(|g| g.name.clone())),
+            goods_name: goods_id.and_then(|g| goods.get(&g).map(|g| g.name.clone())),
         }
-    })?;
-
-    // 4. Post, move the stock, write the redemption.
-    let id = Uuid::now_v7();
-    let number = points::next_number(tx, town_id, NUMBER_PREFIX, now).await?;
-    let meta = PostingMeta {
-        id: Uuid::now_v7(),
-        town_id,
-        at: now,
-        idempotency_key: format!("redemption:{id}"),
-        reference: format!("redemption:{number}"),
-    };
-    let request = Request::Redemption { household: req.household_id, store: store.id, points: priced.total };
-    let posted = match points::post(tx, &clerk.actor, meta, request).await {
-        Ok(p) => p,
-        // The ledger's own check, after its lock: the balance moved since it was read.
-        Err(PointsError::Ledger(LedgerError::InsufficientPoints { balance, needed, .. })) => {
-            return Err(RedeemError::Basket {
-                refusal: BasketRefusal::OverBalance { total: needed, balance },
-                index: None,
-                goods_name: None,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if posted.replayed {
-        return Err(StoreError::Invariant(format!("redemption {id} replayed a posting under a fresh key")).into());
-    }
-    // Read after the posting (on PostgreSQL an award may have landed between the first read
-    // and the ledger's lock): the receipt shows the balance as the ledger left it.
-    let balance_after = points::balance(tx.db(), town_id, Account::household(req.household_id)).await?;
-    if balance_after < 0 {
-        return Err(StoreError::Invariant(format!("redemption {id} left a balance of {balance_after}")).into());
-    }
-    let mut moves = Vec::with_capacity(priced.movements.len());
-    for m in &priced.movements {
-        let g =
-            locked.get(&m.goods_id).ok_or_else(|| StoreError::Invariant(format!("goods {} not locked", m.goods_id)))?;
-        let after = move_stock(tx, g, m.delta, now).await?;
-        moves.push((*m, after));
-    }
-    insert_movements(tx, clerk, store, now, &moves, None, Some(id)).await?;
-
-    let row = RedemptionRow {
-        town_id,
-        id,
-        number,
-        store_id: store.id,
-        household_id: req.household_id,
-        admin_village_id: store.admin_village_id,
-        total_points: priced.total,
-        value_fen: priced.value_fen,
-        balance_after,
-        posting_id: posted.posting.id,
-        idempotency_key: req.idempotency_key.clone(),
-        clerk_id: clerk.actor.id,
-        clerk_name: cut(&clerk.shown_as, MAX_ACTOR_CHARS),
-        at: now,
-        returned_at: None,
-        return_posting_id: None,
-        returned_by_name: None,
-        return_reason: None,
-    };
-    points_redemption::Entity::insert(points_redemption::ActiveModel {
-        town_id: Set(row.town_id),
-        id: Set(row.id),
-        number: Set(row.number.clone()),
-        store_id: Set(row.store_id),
-        household_id: Set(row.household_id),
-        admin_village_id: Set(row.admin_village_id),
-        total_points: Set(row.total_points),
-        value_fen: Set(row.value_fen),
-        balance_after: Set(row.balance_after),
-        posting_id: Set(row.posting_id),
-        idempotency_key: Set(row.idempotency_key.clone()),
-        clerk_id: Set(row.clerk_id),
-        clerk_name: Set(row.clerk_name.clone()),
-        at: Set(row.at),
-        returned_at: Set(None),
-        return_posting_id: Set(None),
-        returned_by_name: Set(None),
-        return_reason: Set(None),
     })
-    .exec(tx.db())
-    .await?;
-    let mut line_rows = Vec::with_capacity(priced.lines.len());
-    for (n, l) in priced.lines.iter().enumerate() {
-        let name = locked.get(&l.goods_id).map(|g| g.name.clone()).unwrap_or_default();
-        line_rows.push(RedemptionLineRow {
-            town_id,
-            redemption_id: id,
-            line: i16::try_from(n).map_err(|_| StoreError::Invariant("too many redemption lines".into()))?,
-            goods_id: l.goods_id,
-            name,
-            quantity: i32::try_from(l.quantity).map_err(|_| StoreError::Invariant("line quantity".into()))?,
-            unit_price: l.unit_price,
-            points: l.points,
-            value_fen: l.value_fen,
-        });
+}
+
+/// Insert rows in statements of at most 500 rows (the databases' parameter limits).
+async fn insert_chunked<A>(tx: &Tx, rows: Vec<A>) -> Result<()>
+where
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        A::Entity::insert_many(rows.by_ref().take(500)).exec(tx.db()).await?;
     }
-    points_redemption_line::Entity::insert_many(line_rows.iter().map(|l| points_redemption_line::ActiveModel {
-        town_id: Set(l.town_id),
-        redemption_id: Set(l.redemption_id),
-        line: Set(l.line),
-        goods_id: Set(l.goods_id),
-        name: Set(l.name.clone()),
-        quantity: Set(l.quantity),
-        unit_price: Set(l.unit_price),
-        points: Set(l.points),
-        value_fen: Set(l.value_fen),
-    }))
-    .exec(tx.db())
-    .await?;
-    tx.audit(AuditDraft {
-        actor: clerk.actor.clone(),
-        action: "points.redeem".into(),
-        entity_type: "points_redemption".into(),
-        entity_id: id.to_string(),
-        town_id: Some(town_id),
-        before: None,
-        after: Some(json!({
-            "number": row.number, "store_id": store.id, "household_id": row.household_id,
-            "total_points": row.total_points, "value_fen": row.value_fen, "balance_after": row.balance_after,
-            "posting_id": row.posting_id,
-            "lines": line_rows.iter().map(|l| json!({"goods_id": l.goods_id, "quantity": l.quantity, "points": l.points})).collect::<Vec<_>>(),
-        })),
-    });
-    Ok(Redeemed { redemption: Redemption { row, lines: line_rows }, replayed: false })
+    Ok(())
+}
+
+/// Redemptions of a town by idempotency key, with their lines.
+async fn redemptions_by_keys(
+    db: &impl ConnectionTrait,
+    town_id: Uuid,
+    keys: &[&str],
+) -> Result<HashMap<String, Redemption>> {
+    let mut keys: Vec<&str> = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let rows = points_redemption::Entity::find()
+        .filter(points_redemption::Column::TownId.eq(town_id))
+        .filter(points_redemption::Column::IdempotencyKey.is_in(keys))
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(with_lines(db, rows).await?.into_iter().map(|r| (r.row.idempotency_key.clone(), r)).collect())
 }
 
 /// Why a return was not made. Nothing of it was written.

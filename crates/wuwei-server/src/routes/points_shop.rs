@@ -34,6 +34,7 @@ use wuwei_store::points_shop::{
 use wuwei_store::{StoreError, accounts, points_awards, regions};
 
 use crate::auth::Auth;
+use crate::batch::{BatchError, Batcher};
 use crate::dto::{Page, PageParams, RefDto};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
@@ -829,18 +830,18 @@ pub async fn redeem(
     if let Some(first) = replay(&state, &store, &req).await? {
         return Ok(first);
     }
-    let now = state.now();
-    let mut tx = state.store().begin().await?;
-    let result = shop::redeem(&mut tx, &clerk(&auth), now, &store, &req).await;
-    let done = match result {
-        Ok(done) if done.replayed => {
-            drop(tx);
-            return Ok((StatusCode::OK, Json(redemption_dto(&state, done.redemption).await?)).into_response());
-        }
-        Ok(done) => tx.commit(now).await.map(|()| done).map_err(RedeemError::Store),
-        Err(e) => Err(e),
-    };
+    let done = state
+        .redeemer()
+        .submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() })
+        .await
+        .map_err(|e| match e {
+            BatchError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            BatchError::Gone => ApiError::internal(),
+        })?;
     match done {
+        Ok(done) if done.replayed => {
+            Ok((StatusCode::OK, Json(redemption_dto(&state, done.redemption).await?)).into_response())
+        }
         Ok(done) => Ok((StatusCode::CREATED, Json(redemption_dto(&state, done.redemption).await?)).into_response()),
         // A concurrent twin under the same key committed first (PostgreSQL): answer as it did.
         Err(RedeemError::Store(StoreError::Duplicate(_))) => {
@@ -848,6 +849,93 @@ pub async fn redeem(
         }
         Err(e) => Err(redeem_error(e)),
     }
+}
+
+/// A basket waiting for the counters' group commit.
+pub struct RedeemJob {
+    clerk: Clerk,
+    store: StoreRow,
+    req: RedeemRequest,
+}
+
+/// The counters' group commit (see `crate::batch`): baskets from every counter queue here and
+/// are redeemed together, at most `shop::MAX_BATCH` in one transaction per town.
+pub type Redeemer = Batcher<RedeemJob, Result<shop::Redeemed, RedeemError>>;
+
+/// Baskets waiting at most (beyond that the counter is answered 503 and may retry).
+const REDEEM_QUEUE_LEN: usize = 4_096;
+
+impl AppState {
+    /// The counters' group commit, started on first use. Its worker holds the state weakly, so
+    /// a dropped server (a test's) stops it.
+    pub fn redeemer(&self) -> &Redeemer {
+        self.0.redeemer.get_or_init(|| {
+            let weak = std::sync::Arc::downgrade(&self.0);
+            Batcher::spawn(REDEEM_QUEUE_LEN, shop::MAX_BATCH, move |jobs: Vec<RedeemJob>| {
+                let state = weak.upgrade().map(AppState);
+                async move {
+                    match state {
+                        Some(state) => redeem_jobs(&state, &jobs).await,
+                        None => jobs
+                            .iter()
+                            .map(|_| Err(RedeemError::Store(StoreError::Invariant("the server stopped".into()))))
+                            .collect(),
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// Redeem a batch of baskets, one transaction per town. When a transaction fails as a whole (a
+/// database error, or on PostgreSQL a concurrent server took one of the keys), its baskets are
+/// redeemed again one by one, so that one basket's trouble is only its own.
+async fn redeem_jobs(state: &AppState, jobs: &[RedeemJob]) -> Vec<Result<shop::Redeemed, RedeemError>> {
+    let now = state.now();
+    let mut by_town: std::collections::BTreeMap<Uuid, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, j) in jobs.iter().enumerate() {
+        by_town.entry(j.store.town_id).or_default().push(i);
+    }
+    let mut out: Vec<Option<Result<shop::Redeemed, RedeemError>>> = jobs.iter().map(|_| None).collect();
+    for indexes in by_town.into_values() {
+        let counters: Vec<shop::Counter<'_>> = indexes
+            .iter()
+            .map(|&i| shop::Counter { clerk: &jobs[i].clerk, store: &jobs[i].store, req: &jobs[i].req })
+            .collect();
+        match redeem_together(state, now, &counters).await {
+            Ok(outcomes) => {
+                for (&i, o) in indexes.iter().zip(outcomes) {
+                    out[i] = Some(o);
+                }
+            }
+            Err(e) if counters.len() == 1 => out[indexes[0]] = Some(Err(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, baskets = counters.len(), "a redemption batch failed; redeeming its baskets one by one");
+                for (&i, c) in indexes.iter().zip(&counters) {
+                    out[i] = Some(redeem_together(state, now, std::slice::from_ref(c)).await.and_then(|mut o| {
+                        o.pop().unwrap_or_else(|| Err(RedeemError::Store(StoreError::Invariant("no outcome".into()))))
+                    }));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(RedeemError::Store(StoreError::Invariant("a basket without outcome".into())))))
+        .collect()
+}
+
+/// One transaction for baskets of one town; committed when any was redeemed.
+async fn redeem_together(
+    state: &AppState,
+    now: DateTime<Utc>,
+    counters: &[shop::Counter<'_>],
+) -> Result<Vec<Result<shop::Redeemed, RedeemError>>, RedeemError> {
+    let mut tx = state.store().begin().await?;
+    let outcomes = shop::redeem_batch(&mut tx, now, counters).await?;
+    if outcomes.iter().any(|o| o.as_ref().is_ok_and(|d| !d.replayed)) {
+        tx.commit(now).await?;
+    }
+    Ok(outcomes)
 }
 
 // ---- receipts ----

@@ -142,6 +142,13 @@ enum Op {
         lines: Vec<(u8, u32)>,
         wrong_store: bool,
     },
+    /// Several baskets in one transaction (the counters' group commit), each with the outcome
+    /// it would have alone after the ones before it; `twin` adds the first basket again under its
+    /// key (a retry inside the batch) and the same key with another basket (reused).
+    RedeemBatch {
+        baskets: Vec<(Pick, Vec<(u8, u32)>, bool)>,
+        twin: bool,
+    },
     /// An earlier redemption's request again, same key: a retry, nothing written.
     ReplayRedeem {
         redemption: u32,
@@ -264,6 +271,7 @@ fn gen_op(r: &mut Rng) -> Op {
         (1, 20),  // delete item
         (2, 21),  // re-add item
         (3, 22),  // toggle negative
+        (4, 23),  // a batch of baskets
     ];
     let total: u32 = WEIGHTS.iter().map(|w| w.0).sum();
     let mut x = r.below(u64::from(total)) as u32;
@@ -332,6 +340,17 @@ fn gen_op(r: &mut Rng) -> Op {
             Op::Redeem { household: r.pick(), lines, wrong_store: r.chance(5) }
         }
         14 => Op::ReplayRedeem { redemption: r.next() as u32 },
+        23 => {
+            let baskets = (0..r.range(2, 6))
+                .map(|_| {
+                    let n = if r.chance(70) { 1 } else { r.range(2, 3) };
+                    let lines =
+                        (0..n).map(|_| (r.below(GOODS.len() as u64) as u8, if r.chance(3) { 0 } else { 1 })).collect();
+                    (r.pick(), lines, r.chance(5))
+                })
+                .collect();
+            Op::RedeemBatch { baskets, twin: r.chance(30) }
+        }
         15 => Op::Return { redemption: r.pick() },
         16 => Op::Reverse { posting: r.pick() },
         17 => Op::Restock {
@@ -1201,6 +1220,187 @@ impl Sim {
                     }
                     Err(e) => store_err("redeem", e),
                 }
+            }
+            Op::RedeemBatch { baskets, twin } => {
+                // The model decides each basket in order, seeing what the ones before it took.
+                let mut spent: HashMap<Uuid, i64> = HashMap::new();
+                let mut taken: HashMap<(usize, usize), i64> = HashMap::new();
+                let mut planned = Vec::new();
+                for (household, lines, wrong_store) in baskets {
+                    let candidates: Vec<usize> = (0..HOUSEHOLDS)
+                        .filter(|&h| {
+                            let id = self.households[h].id;
+                            household.any
+                                || self.balance(Account::household(id)) - spent.get(&id).copied().unwrap_or(0) >= 3
+                        })
+                        .collect();
+                    let Some(&h) = candidates.get(household.n as usize % candidates.len().max(1)) else { continue };
+                    let village = self.village_of(h);
+                    let s = if *wrong_store { (village + 1) % VILLAGES } else { village };
+                    let req_lines: Vec<(Uuid, u32)> =
+                        lines.iter().map(|&(g, q)| (self.m.goods[s][g as usize].id, q)).collect();
+                    let mut merged: BTreeMap<usize, i64> = BTreeMap::new();
+                    for &(g, q) in lines {
+                        *merged.entry(g as usize).or_insert(0) += i64::from(q);
+                    }
+                    let total: i64 = merged.iter().map(|(g, q)| self.m.goods[s][*g].price * q).sum();
+                    let hid = self.households[h].id;
+                    let balance = self.balance(Account::household(hid)) - spent.get(&hid).copied().unwrap_or(0);
+                    let predicted = s == village
+                        && lines.iter().all(|&(_, q)| q > 0)
+                        && merged.iter().all(|(g, q)| {
+                            let m = &self.m.goods[s][*g];
+                            let left = m.stock - taken.get(&(s, *g)).copied().unwrap_or(0);
+                            *q <= left && m.max_per.is_none_or(|max| *q <= max)
+                        })
+                        && total <= balance;
+                    if predicted {
+                        *spent.entry(hid).or_insert(0) += total;
+                        for (g, q) in &merged {
+                            *taken.entry((s, *g)).or_insert(0) += q;
+                        }
+                    }
+                    let key = format!("redeem:{}", Uuid::now_v7());
+                    planned.push((h, s, req_lines, merged, total, key, predicted));
+                }
+                let Some(first) = planned.first().cloned() else { return Ok(Outcome::Skipped) };
+                let mut reqs: Vec<(usize, RedeemRequest)> = planned
+                    .iter()
+                    .map(|(h, s, lines, _, _, key, _)| {
+                        (
+                            *s,
+                            RedeemRequest {
+                                household_id: self.households[*h].id,
+                                lines: lines.clone(),
+                                idempotency_key: key.clone(),
+                            },
+                        )
+                    })
+                    .collect();
+                if *twin {
+                    let (h, s, lines, _, _, key, _) = &first;
+                    reqs.push((
+                        *s,
+                        RedeemRequest {
+                            household_id: self.households[*h].id,
+                            lines: lines.clone(),
+                            idempotency_key: key.clone(),
+                        },
+                    ));
+                }
+                // Another household under a key accepted in this batch: reused.
+                if *twin && first.6 {
+                    let (h, s, lines, _, _, key, _) = &first;
+                    let other = (*h + 1) % HOUSEHOLDS;
+                    reqs.push((
+                        *s,
+                        RedeemRequest {
+                            household_id: self.households[other].id,
+                            lines: lines.clone(),
+                            idempotency_key: key.clone(),
+                        },
+                    ));
+                }
+                let counters: Vec<shop::Counter<'_>> = reqs
+                    .iter()
+                    .map(|(s, req)| shop::Counter { clerk: &self.clerk, store: &self.stores[*s], req })
+                    .collect();
+                let outcomes = match shop::redeem_batch(&mut tx, now, &counters).await {
+                    Ok(o) => o,
+                    Err(e) => return store_err("redeem batch", e),
+                };
+                ensure!(
+                    outcomes.len() == reqs.len(),
+                    "redeem batch",
+                    "{} outcomes for {} baskets",
+                    outcomes.len(),
+                    reqs.len()
+                );
+                let any = planned.iter().any(|p| p.6);
+                if any {
+                    ensure_commit(tx, now).await?;
+                }
+                let mut first_id = None;
+                for (i, ((h, s, req_lines, merged, total, key, predicted), outcome)) in
+                    planned.iter().zip(&outcomes).enumerate()
+                {
+                    let hid = self.households[*h].id;
+                    match outcome {
+                        Ok(r) => {
+                            ensure!(
+                                *predicted && !r.replayed,
+                                "redeem batch",
+                                "basket {i} {req_lines:?} accepted (model: refused)"
+                            );
+                            ensure!(
+                                r.redemption.row.total_points == *total,
+                                "redeem batch",
+                                "basket {i}: total {} (model {total})",
+                                r.redemption.row.total_points
+                            );
+                            if i == 0 {
+                                first_id = Some(r.redemption.row.id);
+                            }
+                            for (g, q) in merged {
+                                self.m.goods[*s][*g].stock -= q;
+                            }
+                            let entries = vec![
+                                (Account::household(hid), -total),
+                                (Account::store_redemption(self.stores[*s].id), *total),
+                            ];
+                            let posting = self.book(r.redemption.row.posting_id, Kind::Redemption, entries).await?;
+                            ensure!(
+                                r.redemption.row.balance_after == self.balance(Account::household(hid)),
+                                "redeem batch",
+                                "basket {i}: balance after {} (model {})",
+                                r.redemption.row.balance_after,
+                                self.balance(Account::household(hid))
+                            );
+                            self.m.redemptions.push(MRedemption {
+                                id: r.redemption.row.id,
+                                store: *s,
+                                household: *h,
+                                key: key.clone(),
+                                lines: req_lines.clone(),
+                                merged: merged.clone(),
+                                total: *total,
+                                posting,
+                                returned: false,
+                            });
+                        }
+                        Err(e) if refused_redeem(e) => {
+                            ensure!(
+                                !predicted,
+                                "redeem batch",
+                                "basket {i} {req_lines:?} (total {total}) refused: {e}"
+                            );
+                        }
+                        Err(e) => return store_err("redeem batch", e),
+                    }
+                }
+                if *twin {
+                    let n = planned.len();
+                    match (&outcomes[n], first.6) {
+                        (Ok(again), true) => ensure!(
+                            again.replayed && Some(again.redemption.row.id) == first_id,
+                            "redeem batch",
+                            "the twin of an accepted basket: {again:?}"
+                        ),
+                        (Err(e), false) if refused_redeem(e) => {}
+                        (other, _) => {
+                            return fail("redeem batch", format!("the twin of basket 0 ({}): {other:?}", first.6));
+                        }
+                    }
+                    if first.6 {
+                        ensure!(
+                            matches!(outcomes[n + 1], Err(RedeemError::KeyReused)),
+                            "redeem batch",
+                            "a reused key in the batch: {:?}",
+                            outcomes[n + 1]
+                        );
+                    }
+                }
+                Ok(if any { Outcome::Accepted } else { Outcome::Refused })
             }
             Op::ReplayRedeem { redemption } => {
                 if self.m.redemptions.is_empty() {
