@@ -73,7 +73,9 @@ struct Counter {
 #[tokio::main]
 async fn main() {
     let a = args();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).init();
+    // `RUST_LOG=warn,sqlx::query=debug` logs every statement with its time.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let dir = std::env::temp_dir().join(format!("wuwei-bench-redeem-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db_url = wuwei_store::test_support::fresh_database_url(&dir).await.unwrap();

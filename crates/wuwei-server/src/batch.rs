@@ -41,7 +41,7 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
     {
         let (sender, mut receiver) = mpsc::channel::<Slot<J, R>>(queue_len.max(1));
         let max_batch = max_batch.max(1);
-        tokio::spawn(async move {
+        let worker = async move {
             let mut slots = Vec::with_capacity(max_batch);
             while receiver.recv_many(&mut slots, max_batch).await > 0 {
                 let (jobs, answers): (Vec<J>, Vec<oneshot::Sender<R>>) = slots.drain(..).unzip();
@@ -56,7 +56,19 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
                     Err(e) => tracing::error!(error = %e, "a write batch failed; its requests get 500"),
                 }
             }
-        });
+        };
+        // The worker runs on a thread and runtime of its own. It holds the lock every request
+        // waits for, and each of its statements is a hand-off to the database driver and back:
+        // on the shared runtime every hand-off would queue behind the ready request tasks
+        // (measured: 7 ms for a batch of one under load, against well under 1 ms alone).
+        let spawned = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| std::thread::Builder::new().name("wuwei-batch".into()).spawn(move || rt.block_on(worker)));
+        if let Err(e) = spawned {
+            // No thread: the receiver is gone with the closure, so every submit answers Gone.
+            tracing::error!(error = %e, "the write batch worker could not start");
+        }
         Batcher { sender }
     }
 

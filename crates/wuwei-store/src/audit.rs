@@ -23,21 +23,28 @@ pub(crate) async fn append(
     at: DateTime<Utc>,
     drafts: Vec<AuditDraft>,
 ) -> Result<()> {
-    audit_head::Entity::insert(audit_head::ActiveModel {
-        chain: Set(chain.to_string()),
-        seq: Set(0),
-        hash: Set(GENESIS_HASH.to_string()),
-        updated_at: Set(at),
-    })
-    .on_conflict_do_nothing()
-    .exec(db)
-    .await?;
-    // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us.
-    let head = audit_head::Entity::find_by_id(chain.to_string())
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| StoreError::Invariant(format!("audit head of chain {chain} vanished")))?;
+    // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us. The head is
+    // made when missing (once per chain), so the usual case is one statement.
+    let found = audit_head::Entity::find_by_id(chain.to_string()).lock_exclusive().one(db).await?;
+    let head = match found {
+        Some(head) => head,
+        None => {
+            audit_head::Entity::insert(audit_head::ActiveModel {
+                chain: Set(chain.to_string()),
+                seq: Set(0),
+                hash: Set(GENESIS_HASH.to_string()),
+                updated_at: Set(at),
+            })
+            .on_conflict_do_nothing()
+            .exec(db)
+            .await?;
+            audit_head::Entity::find_by_id(chain.to_string())
+                .lock_exclusive()
+                .one(db)
+                .await?
+                .ok_or_else(|| StoreError::Invariant(format!("audit head of chain {chain} vanished")))?
+        }
+    };
     let mut seq = head.seq;
     let mut prev = head.hash;
     let mut rows = Vec::with_capacity(drafts.len());
@@ -76,9 +83,8 @@ pub(crate) async fn append(
             hash: Set(hash),
         });
     }
-    // Bounded batches keep each statement under the databases' parameter limits.
-    for chunk in rows.chunks(500) {
-        audit_log::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+    for chunk in crate::statement_chunks(rows) {
+        audit_log::Entity::insert_many(chunk).exec(db).await?;
     }
     audit_head::Entity::update(audit_head::ActiveModel {
         chain: Set(chain.to_string()),

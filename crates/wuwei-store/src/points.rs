@@ -39,7 +39,7 @@ use wuwei_domain::points::ledger::{
 use wuwei_domain::validate::PageRequest;
 
 use crate::entity::{household, points_balance, points_entry, points_head, points_posting, points_rule_change};
-use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, micros};
+use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, micros, statement_chunks};
 
 /// Postings read per round trip while verifying: bounded memory for the rows whatever the
 /// ledger's length (the verifier itself keeps one small record per posting and account); a
@@ -273,11 +273,11 @@ pub async fn balances(db: &impl ConnectionTrait, town_id: Uuid, households: &[Uu
     ids.sort_unstable();
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(ids) {
         for b in points_balance::Entity::find()
             .filter(points_balance::Column::TownId.eq(town_id))
             .filter(points_balance::Column::AccountKind.eq(AccountKind::Household.as_str()))
-            .filter(points_balance::Column::AccountId.is_in(chunk.iter().copied()))
+            .filter(points_balance::Column::AccountId.is_in(chunk))
             .all(db)
             .await?
         {
@@ -793,6 +793,11 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// Make the town's head row if missing and lock it until commit.
 pub(crate) async fn lock_head(tx: &Tx, town_id: Uuid, now: DateTime<Utc>) -> Result<points_head::Model> {
     let db = tx.db();
+    // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us. Made first when
+    // missing (once per town), so the usual case is one statement.
+    if let Some(head) = points_head::Entity::find_by_id(town_id).lock_exclusive().one(db).await? {
+        return Ok(head);
+    }
     points_head::Entity::insert(points_head::ActiveModel {
         town_id: Set(town_id),
         seq: Set(0),
@@ -803,7 +808,6 @@ pub(crate) async fn lock_head(tx: &Tx, town_id: Uuid, now: DateTime<Utc>) -> Res
     .on_conflict_do_nothing()
     .exec(db)
     .await?;
-    // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us.
     points_head::Entity::find_by_id(town_id)
         .lock_exclusive()
         .one(db)
@@ -867,10 +871,6 @@ pub(crate) struct NewPosting<'a> {
     pub reverses_kind: Option<PostingKind>,
 }
 
-/// Rows per multi-row statement: well under both databases' parameter limits (SQLite 32,766,
-/// PostgreSQL 65,535) for the widest row written here (14 columns).
-const ROWS_PER_STATEMENT: usize = 500;
-
 /// Write built postings of one town, consecutive in its chain from the locked head: the posting
 /// rows, their entries, the household running totals, the new balances (checked once more on
 /// this second path), the head, and one audit entry per posting. A few statements whatever the
@@ -924,13 +924,11 @@ pub(crate) async fn write_many(
             });
         }
     }
-    let mut rows = posting_rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        points_posting::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT)).exec(db).await?;
+    for chunk in statement_chunks(posting_rows) {
+        points_posting::Entity::insert_many(chunk).exec(db).await?;
     }
-    let mut rows = entry_rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        points_entry::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT)).exec(db).await?;
+    for chunk in statement_chunks(entry_rows) {
+        points_entry::Entity::insert_many(chunk).exec(db).await?;
     }
 
     // The household's running totals by kind (a reversal counts against its original's kind),
@@ -944,8 +942,7 @@ pub(crate) async fn write_many(
     }
     totals.retain(|_, d| *d != 0);
     let backend = db.get_database_backend();
-    let totals: Vec<_> = totals.into_iter().collect();
-    for chunk in totals.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(totals.into_iter().collect()) {
         let mut sql = String::from("INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES ");
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 4);
         for (n, ((household, bucket), delta)) in chunk.iter().enumerate() {
@@ -976,10 +973,10 @@ pub(crate) async fn write_many(
         ids
     };
     let mut balances: BTreeMap<Account, (Points, bool, DateTime<Utc>)> = BTreeMap::new();
-    for chunk in account_ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(account_ids) {
         for b in points_balance::Entity::find()
             .filter(points_balance::Column::TownId.eq(town_id))
-            .filter(points_balance::Column::AccountId.is_in(chunk.iter().copied()))
+            .filter(points_balance::Column::AccountId.is_in(chunk))
             .all(db)
             .await?
         {
@@ -1023,9 +1020,8 @@ pub(crate) async fn write_many(
             updated_at: Set(*at),
         })
         .collect();
-    let mut rows = changed.into_iter().peekable();
-    while rows.peek().is_some() {
-        points_balance::Entity::insert_many(rows.by_ref().take(ROWS_PER_STATEMENT))
+    for chunk in statement_chunks(changed) {
+        points_balance::Entity::insert_many(chunk)
             .on_conflict(
                 sea_orm::sea_query::OnConflict::columns([
                     points_balance::Column::TownId,

@@ -50,7 +50,7 @@ use crate::entity::{
 };
 use crate::points::{self, PointsError};
 use crate::regions::{escape_like, never};
-use crate::{Actor, AuditDraft, Backend, Result, StoreError, Tx, micros};
+use crate::{Actor, AuditDraft, Backend, Result, StoreError, Tx, micros, statement_chunks};
 
 pub use crate::entity::points_goods::Model as GoodsRow;
 pub use crate::entity::points_redemption::Model as RedemptionRow;
@@ -434,14 +434,19 @@ async fn lock_goods(tx: &Tx, town_id: Uuid, ids: &BTreeSet<Uuid>) -> Result<BTre
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let mut q = points_goods::Entity::find()
-        .filter(points_goods::Column::TownId.eq(town_id))
-        .filter(points_goods::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(points_goods::Column::Id);
-    if tx.backend() == Backend::Postgres {
-        q = q.lock_exclusive();
+    let mut out = BTreeMap::new();
+    // In id order across the chunks too (ids is sorted), so locks are always taken in one order.
+    for chunk in statement_chunks(ids.iter().copied().collect()) {
+        let mut q = points_goods::Entity::find()
+            .filter(points_goods::Column::TownId.eq(town_id))
+            .filter(points_goods::Column::Id.is_in(chunk))
+            .order_by_asc(points_goods::Column::Id);
+        if tx.backend() == Backend::Postgres {
+            q = q.lock_exclusive();
+        }
+        out.extend(q.all(tx.db()).await?.into_iter().map(|g| (g.id, g)));
     }
-    Ok(q.all(tx.db()).await?.into_iter().map(|g| (g.id, g)).collect())
+    Ok(out)
 }
 
 /// Move the stock of locked goods by `delta` (guarded: never below zero) and return the stock
@@ -717,6 +722,8 @@ pub async fn redeem_batch(
         .map(|h| (h.id, h.admin_village_id))
         .collect();
     let mut balances = points::balances(tx.db(), town_id, &household_ids).await?;
+    // The same balances again for the ledger's own check in step 4 (read after its head lock).
+    let mut ledger_balances = balances.clone();
 
     // 3. Decide each basket in order.
     let mut out: Vec<Option<Result<Redeemed, RedeemError>>> = Vec::with_capacity(items.len());
@@ -771,7 +778,6 @@ pub async fn redeem_batch(
     // 4. Post, move the stock, write the redemptions.
     let numbers = points::next_numbers(tx, town_id, NUMBER_PREFIX, now, accepted.len()).await?;
     let mut chain = Head { seq: head.seq, hash: head.hash.clone() };
-    let mut ledger_balances = points::balances(tx.db(), town_id, &household_ids).await?;
     let mut postings = Vec::with_capacity(accepted.len());
     let mut redemption_ids = Vec::with_capacity(accepted.len());
     for (a, number) in accepted.iter().zip(&numbers) {
@@ -816,14 +822,16 @@ pub async fn redeem_batch(
             row.reset_all()
         })
         .collect();
-    points_goods::Entity::insert_many(shelves)
-        .on_conflict(
-            OnConflict::columns([points_goods::Column::TownId, points_goods::Column::Id])
-                .update_columns([points_goods::Column::Stock, points_goods::Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec(tx.db())
-        .await?;
+    for chunk in statement_chunks(shelves) {
+        points_goods::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([points_goods::Column::TownId, points_goods::Column::Id])
+                    .update_columns([points_goods::Column::Stock, points_goods::Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec(tx.db())
+            .await?;
+    }
 
     let mut movement_rows = Vec::new();
     let mut redemption_rows = Vec::with_capacity(accepted.len());
@@ -977,14 +985,13 @@ fn decide(
     })
 }
 
-/// Insert rows in statements of at most 500 rows (the databases' parameter limits).
+/// Insert rows in multi-row statements of a few fixed sizes (see [`statement_chunks`]).
 async fn insert_chunked<A>(tx: &Tx, rows: Vec<A>) -> Result<()>
 where
     A: ActiveModelTrait + Send,
 {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        A::Entity::insert_many(rows.by_ref().take(500)).exec(tx.db()).await?;
+    for chunk in statement_chunks(rows) {
+        A::Entity::insert_many(chunk).exec(tx.db()).await?;
     }
     Ok(())
 }
@@ -998,11 +1005,16 @@ async fn redemptions_by_keys(
     let mut keys: Vec<&str> = keys.to_vec();
     keys.sort_unstable();
     keys.dedup();
-    let rows = points_redemption::Entity::find()
-        .filter(points_redemption::Column::TownId.eq(town_id))
-        .filter(points_redemption::Column::IdempotencyKey.is_in(keys))
-        .all(db)
-        .await?;
+    let mut rows = Vec::new();
+    for chunk in statement_chunks(keys) {
+        rows.extend(
+            points_redemption::Entity::find()
+                .filter(points_redemption::Column::TownId.eq(town_id))
+                .filter(points_redemption::Column::IdempotencyKey.is_in(chunk))
+                .all(db)
+                .await?,
+        );
+    }
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
@@ -1188,11 +1200,17 @@ pub async fn households_by_ids(
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
-    Ok(household::Entity::find()
-        .filter(household::Column::TownId.eq(town_id))
-        .filter(household::Column::Id.is_in(ids))
-        .all(db)
-        .await?)
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in statement_chunks(ids) {
+        out.extend(
+            household::Entity::find()
+                .filter(household::Column::TownId.eq(town_id))
+                .filter(household::Column::Id.is_in(chunk))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
 }
 
 /// Redemptions whose household lies inside one of `scopes` (`city_towns`: the towns of each

@@ -256,6 +256,20 @@ fn clerk(auth: &Auth) -> Clerk {
 }
 
 async fn redemption_dtos(state: &AppState, items: Vec<Redemption>) -> ApiResult<Vec<RedemptionDto>> {
+    redemption_dtos_at(state, None, items).await
+}
+
+/// A redemption made at `store` (already read), as the counter gets it back.
+async fn redemption_dto_at(state: &AppState, store: &StoreRow, r: Redemption) -> ApiResult<RedemptionDto> {
+    redemption_dtos_at(state, Some(store), vec![r]).await?.pop().ok_or_else(ApiError::internal)
+}
+
+/// Receipts; `known` is a store already read (its town's stores are not read again for it).
+async fn redemption_dtos_at(
+    state: &AppState,
+    known: Option<&StoreRow>,
+    items: Vec<Redemption>,
+) -> ApiResult<Vec<RedemptionDto>> {
     let db = state.store().db();
     let mut by_town: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for r in &items {
@@ -265,6 +279,15 @@ async fn redemption_dtos(state: &AppState, items: Vec<Redemption>) -> ApiResult<
     let mut stores: HashMap<Uuid, StoreRow> = HashMap::new();
     for (town, ids) in by_town {
         households.extend(shop::households_by_ids(db, town, &ids).await?.into_iter().map(|h| (h.id, h)));
+    }
+    if let Some(k) = known {
+        stores.insert(k.id, k.clone());
+    }
+    let mut missing: Vec<Uuid> =
+        items.iter().filter(|r| !stores.contains_key(&r.row.store_id)).map(|r| r.row.town_id).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    for town in missing {
         stores.extend(shop::stores(db, town).await?.into_iter().map(|s| (s.id, s)));
     }
     let rows: Vec<&HouseholdRow> = households.values().collect();
@@ -785,9 +808,14 @@ async fn replay(state: &AppState, store: &StoreRow, req: &RedeemRequest) -> ApiR
     if !shop::same_basket(&first, store, req) {
         return Err(ApiError::conflict("idempotency_conflict"));
     }
-    let mut resp = (StatusCode::OK, Json(redemption_dto(state, first).await?)).into_response();
+    Ok(Some(replayed(redemption_dto_at(state, store, first).await?)))
+}
+
+/// 200 with the first receipt, marked as a replay.
+fn replayed(dto: RedemptionDto) -> Response {
+    let mut resp = (StatusCode::OK, Json(dto)).into_response();
     resp.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
-    Ok(Some(resp))
+    resp
 }
 
 /// Redeem a basket for a household of the store's village: the points debit and the stock
@@ -799,7 +827,8 @@ async fn replay(state: &AppState, store: &StoreRow, req: &RedeemRequest) -> ApiR
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody, description = "Unknown store, or a household not of the store's village"),
         (status = 409, body = crate::error::ErrorBody, description = "insufficient_points (the message says the balance), out_of_stock (naming the goods), or the key was used for another basket"),
-        (status = 422, body = crate::error::ErrorBody, description = "Bad lines: unknown, inactive or other-store goods, quantities, limits")))]
+        (status = 422, body = crate::error::ErrorBody, description = "Bad lines: unknown, inactive or other-store goods, quantities, limits"),
+        (status = 503, body = crate::error::ErrorBody, description = "busy: too many baskets are waiting (4,096); retry with the same key")))]
 pub async fn redeem(
     State(state): State<AppState>,
     auth: Auth,
@@ -827,9 +856,7 @@ pub async fn redeem(
     }
     issues.into_result()?;
     let req = RedeemRequest { household_id: body.household_id, lines, idempotency_key: body.idempotency_key };
-    if let Some(first) = replay(&state, &store, &req).await? {
-        return Ok(first);
-    }
+    // A retry under a key already redeemed is answered by the batch too (200, the first receipt).
     let done = state
         .redeemer()
         .submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() })
@@ -839,10 +866,10 @@ pub async fn redeem(
             BatchError::Gone => ApiError::internal(),
         })?;
     match done {
-        Ok(done) if done.replayed => {
-            Ok((StatusCode::OK, Json(redemption_dto(&state, done.redemption).await?)).into_response())
+        Ok(done) if done.replayed => Ok(replayed(redemption_dto_at(&state, &store, done.redemption).await?)),
+        Ok(done) => {
+            Ok((StatusCode::CREATED, Json(redemption_dto_at(&state, &store, done.redemption).await?)).into_response())
         }
-        Ok(done) => Ok((StatusCode::CREATED, Json(redemption_dto(&state, done.redemption).await?)).into_response()),
         // A concurrent twin under the same key committed first (PostgreSQL): answer as it did.
         Err(RedeemError::Store(StoreError::Duplicate(_))) => {
             replay(&state, &store, &req).await?.ok_or_else(|| ApiError::conflict("idempotency_conflict"))

@@ -146,7 +146,7 @@ enum Op {
     /// it would have alone after the ones before it; `twin` adds the first basket again under its
     /// key (a retry inside the batch) and the same key with another basket (reused).
     RedeemBatch {
-        baskets: Vec<(Pick, Vec<(u8, u32)>, bool)>,
+        baskets: Vec<Basket>,
         twin: bool,
     },
     /// An earlier redemption's request again, same key: a retry, nothing written.
@@ -193,6 +193,10 @@ enum Outcome {
     /// Nothing to act on (no award in that state yet, no redemption, …).
     Skipped,
 }
+
+/// One basket of a batch: the household picked, `(goods, quantity)` lines, whether at the
+/// wrong store.
+type Basket = (Pick, Vec<(u8, u32)>, bool);
 
 impl Op {
     fn name(&self) -> String {
