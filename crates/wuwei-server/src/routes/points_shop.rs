@@ -828,7 +828,7 @@ fn replayed(dto: RedemptionDto) -> Response {
         (status = 404, body = crate::error::ErrorBody, description = "Unknown store, or a household not of the store's village"),
         (status = 409, body = crate::error::ErrorBody, description = "insufficient_points (the message says the balance), out_of_stock (naming the goods), or the key was used for another basket"),
         (status = 422, body = crate::error::ErrorBody, description = "Bad lines: unknown, inactive or other-store goods, quantities, limits"),
-        (status = 503, body = crate::error::ErrorBody, description = "busy: too many baskets are waiting (4,096); retry with the same key")))]
+        (status = 503, body = crate::error::ErrorBody, description = "busy: too many baskets are waiting (4,096); retry with the same key after Retry-After")))]
 pub async fn redeem(
     State(state): State<AppState>,
     auth: Auth,
@@ -862,7 +862,12 @@ pub async fn redeem(
         .submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() })
         .await
         .map_err(|e| match e {
-            BatchError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            BatchError::Busy => {
+                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy");
+                // A full queue drains in well under a second at the counters' pace.
+                e.retry_after_secs = Some(1);
+                e
+            }
             BatchError::Gone => ApiError::internal(),
         })?;
     match done {
