@@ -471,6 +471,32 @@ async fn move_stock(tx: &Tx, g: &GoodsRow, delta: i64, now: DateTime<Utc>) -> Re
     Ok(after)
 }
 
+/// One stock movement row of `store`: `m` leaving `after` units on the shelf.
+fn movement_row(
+    clerk: &Clerk,
+    store: &StoreRow,
+    now: DateTime<Utc>,
+    m: &StockMovement,
+    after: i64,
+    note: Option<&str>,
+    redemption_id: Option<Uuid>,
+) -> points_stock_movement::ActiveModel {
+    points_stock_movement::ActiveModel {
+        town_id: Set(store.town_id),
+        id: Set(Uuid::now_v7()),
+        store_id: Set(store.id),
+        goods_id: Set(m.goods_id),
+        at: Set(now),
+        delta: Set(m.delta),
+        stock_after: Set(after),
+        reason: Set(m.reason.as_str().to_string()),
+        actor_id: Set(clerk.actor.id),
+        actor_name: Set(cut(&clerk.shown_as, MAX_ACTOR_CHARS)),
+        note: Set(note.map(|n| cut(n, MAX_NOTE_CHARS))),
+        redemption_id: Set(redemption_id),
+    }
+}
+
 /// Append movements `(movement, stock after)` of one store.
 async fn insert_movements(
     tx: &Tx,
@@ -484,20 +510,7 @@ async fn insert_movements(
     if moves.is_empty() {
         return Ok(());
     }
-    let rows = moves.iter().map(|(m, after)| points_stock_movement::ActiveModel {
-        town_id: Set(store.town_id),
-        id: Set(Uuid::now_v7()),
-        store_id: Set(store.id),
-        goods_id: Set(m.goods_id),
-        at: Set(now),
-        delta: Set(m.delta),
-        stock_after: Set(*after),
-        reason: Set(m.reason.as_str().to_string()),
-        actor_id: Set(clerk.actor.id),
-        actor_name: Set(cut(&clerk.shown_as, MAX_ACTOR_CHARS)),
-        note: Set(note.map(|n| cut(n, MAX_NOTE_CHARS))),
-        redemption_id: Set(redemption_id),
-    });
+    let rows = moves.iter().map(|(m, after)| movement_row(clerk, store, now, m, *after, note, redemption_id));
     points_stock_movement::Entity::insert_many(rows).exec(tx.db()).await?;
     Ok(())
 }
@@ -845,20 +858,7 @@ pub async fn redeem_batch(
             return Err(StoreError::Invariant(format!("redemption {id} left a balance of {balance_after}")).into());
         }
         for (m, stock_after) in &a.moves {
-            movement_rows.push(points_stock_movement::ActiveModel {
-                town_id: Set(town_id),
-                id: Set(Uuid::now_v7()),
-                store_id: Set(store.id),
-                goods_id: Set(m.goods_id),
-                at: Set(now),
-                delta: Set(m.delta),
-                stock_after: Set(*stock_after),
-                reason: Set(m.reason.as_str().to_string()),
-                actor_id: Set(clerk.actor.id),
-                actor_name: Set(cut(&clerk.shown_as, MAX_ACTOR_CHARS)),
-                note: Set(None),
-                redemption_id: Set(Some(*id)),
-            });
+            movement_rows.push(movement_row(clerk, store, now, m, *stock_after, None, Some(*id)));
         }
         let row = RedemptionRow {
             town_id,
