@@ -158,7 +158,22 @@ impl FromRequestParts<AppState> for Auth {
             let principal = api_token_principal(state, &token).await?.ok_or_else(ApiError::unauthenticated)?;
             Auth { principal, user: None, session_id: None }
         } else {
-            let s = accounts::session_by_token_hash(db, &hash).await?.ok_or_else(ApiError::unauthenticated)?;
+            // Read before the session (see `Store::auth_epoch`).
+            let epoch = state.store().auth_epoch();
+            let (s, user, principal) = match state.0.sessions.get(&hash, epoch) {
+                Some(hit) => hit,
+                None => {
+                    let (s, user) = accounts::session_and_user_by_token_hash(db, &hash)
+                        .await?
+                        .ok_or_else(ApiError::unauthenticated)?;
+                    let rows = accounts::user_bindings(db, user.id).await?;
+                    let principal = principal_of(user.id, user.username.clone(), None, &rows);
+                    if s.revoked_at.is_none() && !user.disabled {
+                        state.0.sessions.put(hash.clone(), epoch, &s, &user, &principal);
+                    }
+                    (s, user, principal)
+                }
+            };
             if s.revoked_at.is_some() || s.expires_at <= now {
                 return Err(ApiError::unauthenticated());
             }
@@ -168,24 +183,81 @@ impl FromRequestParts<AppState> for Auth {
                     return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
                 }
             }
-            let user = accounts::user(db, s.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
             if user.disabled {
                 return Err(ApiError::unauthenticated());
             }
-            let rows = accounts::user_bindings(db, user.id).await?;
             if now - s.last_seen_at > Duration::seconds(TOUCH_AFTER_SECS) {
                 let tx = state.store().begin_unaudited().await?;
                 accounts::touch_session(&tx, s.id, now).await?;
                 tx.commit(now).await?;
+                state.0.sessions.touched(&hash, now);
             }
-            Auth {
-                principal: principal_of(user.id, user.username.clone(), None, &rows),
-                user: Some(user),
-                session_id: Some(s.id),
-            }
+            Auth { principal, user: Some(user), session_id: Some(s.id) }
         };
         parts.extensions.insert(AuthCache(std::sync::Arc::new(auth.clone_auth())));
         Ok(auth)
+    }
+}
+
+/// Signed-in sessions as last read, so that a busy counter or dispatcher desk does not read its
+/// session, account and roles again for every request. An entry stands for at most
+/// [`SessionCache::MAX_AGE`] and only while [`wuwei_store::Store::auth_epoch`] has not moved: a
+/// logout, a disabled account, changed roles or a new password in this process end every entry
+/// at once; one made by another process (the `wuwei user` command, a second server on the same
+/// PostgreSQL) is seen within `MAX_AGE`. Expiry and the CSRF token are checked on every request
+/// as before; bounded to [`SessionCache::MAX_ENTRIES`].
+#[derive(Default)]
+pub struct SessionCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedSession>>,
+}
+
+struct CachedSession {
+    epoch: u64,
+    read_at: std::time::Instant,
+    session: accounts::SessionRow,
+    user: UserRow,
+    principal: Principal,
+}
+
+impl SessionCache {
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+    pub const MAX_ENTRIES: usize = 4_096;
+
+    fn get(&self, hash: &str, epoch: u64) -> Option<(accounts::SessionRow, UserRow, Principal)> {
+        let entries = self.entries.lock().ok()?;
+        let e = entries.get(hash)?;
+        (e.epoch == epoch && e.read_at.elapsed() < Self::MAX_AGE)
+            .then(|| (e.session.clone(), e.user.clone(), e.principal.clone()))
+    }
+
+    fn put(&self, hash: String, epoch: u64, session: &accounts::SessionRow, user: &UserRow, principal: &Principal) {
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, e| e.epoch == epoch && e.read_at.elapsed() < Self::MAX_AGE);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        let read_at = std::time::Instant::now();
+        entries.insert(
+            hash,
+            CachedSession {
+                epoch,
+                read_at,
+                session: session.clone(),
+                user: user.clone(),
+                principal: principal.clone(),
+            },
+        );
+    }
+
+    /// The session's last-seen time was written: keep the entry from writing it again.
+    fn touched(&self, hash: &str, now: DateTime<Utc>) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(e) = entries.get_mut(hash)
+        {
+            e.session.last_seen_at = now;
+        }
     }
 }
 

@@ -43,8 +43,12 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
         let max_batch = max_batch.max(1);
         let worker = async move {
             let mut slots = Vec::with_capacity(max_batch);
+            let mut idle_since = std::time::Instant::now();
             while receiver.recv_many(&mut slots, max_batch).await > 0 {
+                let started = std::time::Instant::now();
+                let idle_us = started.duration_since(idle_since).as_micros();
                 let (jobs, answers): (Vec<J>, Vec<oneshot::Sender<R>>) = slots.drain(..).unzip();
+                let size = jobs.len();
                 // A task of its own, so that a panic in one batch fails only that batch.
                 match tokio::spawn(run(jobs)).await {
                     Ok(outcomes) => {
@@ -55,6 +59,10 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
                     }
                     Err(e) => tracing::error!(error = %e, "a write batch failed; its requests get 500"),
                 }
+                idle_since = std::time::Instant::now();
+                // How busy the one writer is (`RUST_LOG=wuwei_server::batch=debug`): the first
+                // thing to read when throughput stalls.
+                tracing::debug!(size, busy_us = idle_since.duration_since(started).as_micros(), idle_us, "batch");
             }
         };
         // The worker runs on a thread and runtime of its own. It holds the lock every request

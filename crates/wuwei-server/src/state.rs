@@ -197,6 +197,8 @@ pub struct Inner {
     pub pii: std::sync::OnceLock<crate::pii::PiiKey>,
     /// The counters' group commit, started on the first redemption (see `batch`).
     pub redeemer: std::sync::OnceLock<crate::routes::points_shop::Redeemer>,
+    /// Signed-in sessions as last read (see `auth::SessionCache`).
+    pub sessions: crate::auth::SessionCache,
 }
 
 /// Cheap to clone; shared by every request.
@@ -220,6 +222,7 @@ impl AppState {
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
             pii: std::sync::OnceLock::new(),
             redeemer: std::sync::OnceLock::new(),
+            sessions: crate::auth::SessionCache::default(),
         }))
     }
 

@@ -261,6 +261,7 @@ pub async fn update_user(
     }
     am.updated_at = Set(now);
     am.version = Set(expected_version + 1);
+    tx.auth_changed();
     let res = app_user::Entity::update_many()
         .set(am)
         .filter(app_user::Column::Id.eq(current.id))
@@ -310,6 +311,7 @@ pub async fn set_password(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, user_i
     am.password_changed_at = Set(now);
     am.updated_at = Set(now);
     am.version = Set(current.version + 1);
+    tx.auth_changed();
     am.update(tx.db()).await?;
     let revoked = revoke_user_sessions(tx, user_id, now).await?;
     tx.audit(AuditDraft {
@@ -449,7 +451,25 @@ pub async fn session_by_token_hash(db: &impl ConnectionTrait, hash: &str) -> Res
     Ok(session::Entity::find().filter(session::Column::TokenHash.eq(hash)).one(db).await?)
 }
 
+/// A session by its token's hash with its account, in one read (every signed-in request asks).
+pub async fn session_and_user_by_token_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<Option<(SessionRow, UserRow)>> {
+    let found = session::Entity::find()
+        .select_also(app_user::Entity)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            session::Entity::belongs_to(app_user::Entity).from(session::Column::UserId).to(app_user::Column::Id).into(),
+        )
+        .filter(session::Column::TokenHash.eq(hash))
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(s, u)| u.map(|u| (s, u))))
+}
+
 pub async fn revoke_session(tx: &mut Tx, now: DateTime<Utc>, user: &UserRow, session_id: Uuid) -> Result<()> {
+    tx.auth_changed();
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .filter(session::Column::Id.eq(session_id))
@@ -470,6 +490,7 @@ pub async fn revoke_session(tx: &mut Tx, now: DateTime<Utc>, user: &UserRow, ses
 
 /// Revoke every live session of a user; returns how many.
 pub async fn revoke_user_sessions(tx: &mut Tx, user_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+    tx.auth_changed();
     let res = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .filter(session::Column::UserId.eq(user_id))
@@ -587,6 +608,7 @@ pub async fn list_api_tokens(
 }
 
 pub async fn revoke_api_token(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, token: &ApiTokenRow) -> Result<()> {
+    tx.auth_changed();
     api_token::Entity::update_many()
         .col_expr(api_token::Column::RevokedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(token.id))

@@ -163,6 +163,10 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     write_lock: Arc<Mutex<()>>,
+    /// Moves on every commit that changed who may act (a session revoked, an account disabled,
+    /// roles or a password changed, an API token revoked): the server's cache of signed-in
+    /// principals keeps an entry only while this has not moved since it was read.
+    auth_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -206,6 +210,7 @@ impl Store {
                 })
                 .busy_timeout(options.sqlite_busy_timeout)
                 .foreign_keys(true)
+                .statement_cache_capacity(STATEMENT_CACHE)
                 .pragma("temp_store", "memory")
                 // Reads through a memory map of the file. In WAL mode a connection drops its
                 // whole page cache whenever another connection has committed, so under a steady
@@ -228,11 +233,14 @@ impl Store {
                 db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
                 backend: Backend::Sqlite,
                 write_lock: Arc::new(Mutex::new(())),
+                auth_epoch: Arc::default(),
             };
             tokio::spawn(checkpoint_sqlite(store.db.clone(), Arc::downgrade(&store.write_lock)));
             Ok(store)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl(redact_url(url)))?
+                .statement_cache_capacity(STATEMENT_CACHE);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections.max(2))
                 .min_connections(1)
@@ -244,6 +252,7 @@ impl Store {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
                 backend: Backend::Postgres,
                 write_lock: Arc::new(Mutex::new(())),
+                auth_epoch: Arc::default(),
             })
         } else {
             Err(StoreError::BadUrl(redact_url(url)))
@@ -252,6 +261,12 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// See [`Store::auth_epoch`]'s field: read it *before* reading a session, so that a change
+    /// committed after that read is seen as a move.
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The connection for reads. Reads never need the writer lock.
@@ -307,7 +322,16 @@ impl Store {
             }
             Backend::Postgres => (None, self.db.begin().await?),
         };
-        Ok(Tx { txn, backend: self.backend, _guard: guard, audits: Vec::new(), audited, figures: Default::default() })
+        Ok(Tx {
+            txn,
+            backend: self.backend,
+            _guard: guard,
+            audits: Vec::new(),
+            audited,
+            figures: Default::default(),
+            auth_epoch: self.auth_epoch.clone(),
+            auth_changed: false,
+        })
     }
 
     /// A read-only snapshot for checks that must see one consistent state beside live writers
@@ -377,6 +401,9 @@ pub struct Tx {
     audited: bool,
     /// Changes to the figures rollup, written at commit in key order (see `figures::track`).
     figures: figures::Pending,
+    auth_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// This transaction changed who may act: move the epoch once it is committed.
+    auth_changed: bool,
 }
 
 impl Tx {
@@ -395,7 +422,7 @@ impl Tx {
 
     /// Append the audit entries to their chains and commit, all or nothing.
     pub async fn commit(self, now: DateTime<Utc>) -> Result<()> {
-        let Tx { txn, audits, audited, _guard, figures, .. } = self;
+        let Tx { txn, audits, audited, _guard, figures, auth_epoch, auth_changed, .. } = self;
         if audited && audits.is_empty() {
             // Every change leaves a trace: a write path that forgot its audit entry is a bug.
             return Err(StoreError::Invariant("a write transaction committed without an audit entry".into()));
@@ -411,18 +438,32 @@ impl Tx {
             audit::append(&txn, &chain, at, drafts).await?;
         }
         txn.commit().await?;
+        if auth_changed {
+            auth_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok(())
+    }
+
+    /// Mark that this transaction changes who may act (see [`Store::auth_epoch`]).
+    pub(crate) fn auth_changed(&mut self) {
+        self.auth_changed = true;
     }
 }
 
-/// Rows written per multi-row statement, largest first.
-const STATEMENT_ROWS: [usize; 4] = [64, 16, 4, 1];
+/// Rows written per multi-row statement, largest first: the powers of two, so that any count up
+/// to 64 takes at most 7 statements and about 3 on average (with 64/16/4/1 a batch's ten tables
+/// took 48 statements, each a hand-off to the driver's thread and back).
+const STATEMENT_ROWS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
-/// Split rows for multi-row statements into chunks of a few fixed sizes (64, 16, 4, 1). Each
-/// connection keeps its prepared statements by their text; a batch of 37 rows written as one
-/// statement of 37 would be prepared afresh each time (a large statement's preparation costs
-/// more than running it), while 16 + 16 + 4 + 1 reuses statements prepared before. Every size is
-/// far under both databases' parameter limits.
+/// Prepared statements kept per connection (the drivers' default is 100): the multi-row
+/// statements of the group commits are 7 sizes for each of a dozen tables.
+pub(crate) const STATEMENT_CACHE: usize = 400;
+
+/// Split rows for multi-row statements into chunks of a few fixed sizes ([`STATEMENT_ROWS`]).
+/// Each connection keeps its prepared statements by their text; a batch of 37 rows written as
+/// one statement of 37 would be prepared afresh each time (a large statement's preparation
+/// costs more than running it), while 32 + 4 + 1 reuses statements prepared before. Every size
+/// is far under both databases' parameter limits.
 pub(crate) fn statement_chunks<T>(rows: Vec<T>) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     let mut rest = rows.into_iter().peekable();
@@ -436,6 +477,26 @@ pub(crate) fn statement_chunks<T>(rows: Vec<T>) -> Vec<Vec<T>> {
     out
 }
 
+/// Split the values of an `IN (…)` list into chunks of the same fixed sizes, the last one padded
+/// up to the next size by repeating its last value (a value twice in an `IN` list matches the
+/// same rows once). A read of 30 keys is then one statement of 32 instead of 16 + 8 + 4 + 2:
+/// each statement is a hand-off to the connection's driver thread, which under load costs more
+/// than the lookups it carries.
+pub(crate) fn lookup_chunks<T: Clone>(values: Vec<T>) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let largest = STATEMENT_ROWS[0];
+    let mut rest = values.into_iter().peekable();
+    while rest.peek().is_some() {
+        let mut chunk: Vec<T> = rest.by_ref().take(largest).collect();
+        let want = STATEMENT_ROWS.iter().rev().copied().find(|&size| size >= chunk.len()).unwrap_or(largest);
+        if let Some(last) = chunk.last().cloned() {
+            chunk.resize(want, last);
+        }
+        out.push(chunk);
+    }
+    out
+}
+
 /// Map a "no rows" result to [`StoreError::NotFound`].
 pub(crate) fn found<T>(v: Option<T>) -> Result<T> {
     v.ok_or(StoreError::NotFound)
@@ -444,4 +505,40 @@ pub(crate) fn found<T>(v: Option<T>) -> Result<T> {
 /// Round-trip-safe "now": databases keep microseconds.
 pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lookup_chunks, statement_chunks};
+
+    #[test]
+    fn statement_chunks_keep_every_row_once_in_fixed_sizes() {
+        for n in [0usize, 1, 3, 4, 17, 30, 64, 65, 200] {
+            let chunks = statement_chunks((0..n).collect());
+            assert!(chunks.iter().all(|c| c.len().is_power_of_two() && c.len() <= 64), "n = {n}: {chunks:?}");
+            assert!(chunks.len() <= n / 64 + 7, "n = {n}: {} statements", chunks.len());
+            assert_eq!(chunks.concat(), (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn lookup_chunks_pad_the_last_chunk_with_its_last_value() {
+        assert!(lookup_chunks(Vec::<u32>::new()).is_empty());
+        assert_eq!(lookup_chunks(vec![7]), vec![vec![7]]);
+        assert_eq!(lookup_chunks(vec![1, 2]), vec![vec![1, 2]]);
+        assert_eq!(lookup_chunks(vec![1, 2, 3]), vec![vec![1, 2, 3, 3]]);
+        let thirty: Vec<u32> = (0..30).collect();
+        let chunks = lookup_chunks(thirty.clone());
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].len(), 32);
+        assert_eq!(&chunks[0][..30], &thirty[..]);
+        assert!(chunks[0][30..].iter().all(|v| *v == 29));
+        let many: Vec<u32> = (0..70).collect();
+        let chunks = lookup_chunks(many);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![64, 8]);
+        let mut seen: Vec<u32> = chunks.concat();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..70).collect::<Vec<_>>());
+    }
 }

@@ -39,7 +39,7 @@ use wuwei_domain::points::ledger::{
 use wuwei_domain::validate::PageRequest;
 
 use crate::entity::{household, points_balance, points_entry, points_head, points_posting, points_rule_change};
-use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, micros, statement_chunks};
+use crate::{Actor, AuditDraft, Result, Store, StoreError, Tx, lookup_chunks, micros, statement_chunks};
 
 /// Postings read per round trip while verifying: bounded memory for the rows whatever the
 /// ledger's length (the verifier itself keeps one small record per posting and account); a
@@ -273,7 +273,7 @@ pub async fn balances(db: &impl ConnectionTrait, town_id: Uuid, households: &[Uu
     ids.sort_unstable();
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in statement_chunks(ids) {
+    for chunk in lookup_chunks(ids) {
         for b in points_balance::Entity::find()
             .filter(points_balance::Column::TownId.eq(town_id))
             .filter(points_balance::Column::AccountKind.eq(AccountKind::Household.as_str()))
@@ -973,7 +973,7 @@ pub(crate) async fn write_many(
         ids
     };
     let mut balances: BTreeMap<Account, (Points, bool, DateTime<Utc>)> = BTreeMap::new();
-    for chunk in statement_chunks(account_ids) {
+    for chunk in lookup_chunks(account_ids) {
         for b in points_balance::Entity::find()
             .filter(points_balance::Column::TownId.eq(town_id))
             .filter(points_balance::Column::AccountId.is_in(chunk))

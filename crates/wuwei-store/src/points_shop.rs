@@ -50,7 +50,7 @@ use crate::entity::{
 };
 use crate::points::{self, PointsError};
 use crate::regions::{escape_like, never};
-use crate::{Actor, AuditDraft, Backend, Result, StoreError, Tx, micros, statement_chunks};
+use crate::{Actor, AuditDraft, Backend, Result, StoreError, Tx, lookup_chunks, micros, statement_chunks};
 
 pub use crate::entity::points_goods::Model as GoodsRow;
 pub use crate::entity::points_redemption::Model as RedemptionRow;
@@ -167,6 +167,25 @@ pub async fn stores(db: &impl ConnectionTrait, town_id: Uuid) -> Result<Vec<Stor
 /// A store by id, in whichever town (stores are few: one per admin village).
 pub async fn store(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<StoreRow>> {
     Ok(points_store::Entity::find().filter(points_store::Column::Id.eq(id)).one(db).await?)
+}
+
+/// A store by id with its admin village, in one read (every basket at a counter asks).
+pub async fn store_with_village(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(StoreRow, Option<crate::regions::RegionRow>)>> {
+    Ok(points_store::Entity::find()
+        .select_also(region::Entity)
+        .join(
+            sea_orm::JoinType::LeftJoin,
+            points_store::Entity::belongs_to(region::Entity)
+                .from((points_store::Column::TownId, points_store::Column::AdminVillageId))
+                .to((region::Column::TownId, region::Column::Id))
+                .into(),
+        )
+        .filter(points_store::Column::Id.eq(id))
+        .one(db)
+        .await?)
 }
 
 /// The store of an admin village.
@@ -436,7 +455,7 @@ async fn lock_goods(tx: &Tx, town_id: Uuid, ids: &BTreeSet<Uuid>) -> Result<BTre
     }
     let mut out = BTreeMap::new();
     // In id order across the chunks too (ids is sorted), so locks are always taken in one order.
-    for chunk in statement_chunks(ids.iter().copied().collect()) {
+    for chunk in lookup_chunks(ids.iter().copied().collect()) {
         let mut q = points_goods::Entity::find()
             .filter(points_goods::Column::TownId.eq(town_id))
             .filter(points_goods::Column::Id.is_in(chunk))
@@ -610,6 +629,8 @@ pub struct Redemption {
 pub struct Redeemed {
     pub redemption: Redemption,
     pub replayed: bool,
+    /// The household as read for the basket (so the receipt needs no second read).
+    pub household: Option<crate::households::HouseholdRow>,
 }
 
 /// A basket at the counter, as scanned.
@@ -729,11 +750,8 @@ pub async fn redeem_batch(
     let keys: Vec<&str> = items.iter().map(|c| c.req.idempotency_key.as_str()).collect();
     let made: HashMap<String, Redemption> = redemptions_by_keys(tx.db(), town_id, &keys).await?;
     let household_ids: Vec<Uuid> = items.iter().map(|c| c.req.household_id).collect();
-    let households: HashMap<Uuid, Uuid> = households_by_ids(tx.db(), town_id, &household_ids)
-        .await?
-        .into_iter()
-        .map(|h| (h.id, h.admin_village_id))
-        .collect();
+    let households: HashMap<Uuid, crate::households::HouseholdRow> =
+        households_by_ids(tx.db(), town_id, &household_ids).await?.into_iter().map(|h| (h.id, h)).collect();
     let mut balances = points::balances(tx.db(), town_id, &household_ids).await?;
     // The same balances again for the ledger's own check in step 4 (read after its head lock).
     let mut ledger_balances = balances.clone();
@@ -747,7 +765,11 @@ pub async fn redeem_batch(
         let (store, req) = (c.store, c.req);
         if let Some(first) = made.get(&req.idempotency_key) {
             out.push(Some(if same_basket(first, store, req) {
-                Ok(Redeemed { redemption: first.clone(), replayed: true })
+                Ok(Redeemed {
+                    redemption: first.clone(),
+                    replayed: true,
+                    household: households.get(&req.household_id).cloned(),
+                })
             } else {
                 Err(RedeemError::KeyReused)
             }));
@@ -925,7 +947,11 @@ pub async fn redeem_batch(
             // Accepted, or a twin of a basket accepted earlier in the batch (then a retry of it).
             None => {
                 match taken.get(items[index].req.idempotency_key.as_str()).and_then(|f| done.get(f).map(|r| (f, r))) {
-                    Some((first, r)) => Ok(Redeemed { redemption: r.clone(), replayed: *first != index }),
+                    Some((first, r)) => Ok(Redeemed {
+                        redemption: r.clone(),
+                        replayed: *first != index,
+                        household: households.get(&r.row.household_id).cloned(),
+                    }),
                     None => Err(RedeemError::Store(StoreError::Invariant("a batch basket without its outcome".into()))),
                 }
             }
@@ -937,12 +963,12 @@ pub async fn redeem_batch(
 /// store's shelf, the price against the balance (as the baskets before it left them).
 fn decide(
     goods: &BTreeMap<Uuid, GoodsRow>,
-    households: &HashMap<Uuid, Uuid>,
+    households: &HashMap<Uuid, crate::households::HouseholdRow>,
     balances: &HashMap<Uuid, Points>,
     store: &StoreRow,
     req: &RedeemRequest,
 ) -> Result<basket::PricedBasket, RedeemError> {
-    if households.get(&req.household_id) != Some(&store.admin_village_id) {
+    if households.get(&req.household_id).map(|h| h.admin_village_id) != Some(store.admin_village_id) {
         return Err(RedeemError::UnknownHousehold(req.household_id));
     }
     let mut first_line: HashMap<Uuid, usize> = HashMap::new();
@@ -1006,7 +1032,7 @@ async fn redemptions_by_keys(
     keys.sort_unstable();
     keys.dedup();
     let mut rows = Vec::new();
-    for chunk in statement_chunks(keys) {
+    for chunk in lookup_chunks(keys) {
         rows.extend(
             points_redemption::Entity::find()
                 .filter(points_redemption::Column::TownId.eq(town_id))
@@ -1201,7 +1227,7 @@ pub async fn households_by_ids(
     ids.sort();
     ids.dedup();
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in statement_chunks(ids) {
+    for chunk in lookup_chunks(ids) {
         out.extend(
             household::Entity::find()
                 .filter(household::Column::TownId.eq(town_id))

@@ -408,21 +408,33 @@ pub async fn names_of(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<std::co
         .all(db)
         .await?;
     out.extend(regions);
+    // Most callers ask for regions only: look no further once every id is named.
+    let rest = |out: &std::collections::HashMap<Uuid, String>| -> Vec<Uuid> {
+        ids.iter().copied().filter(|id| !out.contains_key(id)).collect()
+    };
+    let left = rest(&out);
+    if left.is_empty() {
+        return Ok(out);
+    }
     let cities: Vec<(Uuid, String)> = city::Entity::find()
         .select_only()
         .column(city::Column::Id)
         .column(city::Column::Name)
-        .filter(city::Column::Id.is_in(ids.clone()))
+        .filter(city::Column::Id.is_in(left))
         .into_tuple()
         .all(db)
         .await?;
     out.extend(cities);
+    let left = rest(&out);
+    if left.is_empty() {
+        return Ok(out);
+    }
     let households: Vec<(Uuid, String, String)> = crate::entity::household::Entity::find()
         .select_only()
         .column(crate::entity::household::Column::Id)
         .column(crate::entity::household::Column::Address)
         .column(crate::entity::household::Column::HeadName)
-        .filter(crate::entity::household::Column::Id.is_in(ids))
+        .filter(crate::entity::household::Column::Id.is_in(left))
         .into_tuple()
         .all(db)
         .await?;

@@ -175,3 +175,40 @@ async fn the_role_catalogue_lists_every_role() {
     assert_eq!(gw["field_role"], true);
     app.stop().await;
 }
+
+/// Sessions are kept in memory between requests (`auth::SessionCache`): a change of roles or a
+/// disabled account must still be seen by the very next request of a session just used.
+#[tokio::test]
+async fn a_session_in_use_sees_new_roles_and_a_disabled_account_at_once() {
+    let app = TestApp::demo().await;
+    let ta = app.login("townadmin").await;
+    let worker = app.login("gw05").await;
+    let id = worker.user["id"].as_str().unwrap();
+    // Used twice, so its principal is the remembered one.
+    for _ in 0..2 {
+        let (status, me) = app.get(&worker, "/api/v1/me").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(me["roles"].as_array().unwrap().iter().all(|r| r["role"] == "grid_worker"), "{me}");
+    }
+    let (_, user) = app.get(&ta, &format!("/api/v1/users/{id}")).await;
+    let village = app.region_by_code(&ta, "371481107201").await;
+    let (status, updated) = app
+        .patch(
+            &ta,
+            &format!("/api/v1/users/{id}"),
+            json!({"version": user["version"], "roles": [{"role": "village_cadre", "scope_id": village["id"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let (status, me) = app.get(&worker, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK);
+    let roles = me["roles"].as_array().unwrap();
+    assert_eq!(roles.len(), 1, "{me}");
+    assert_eq!(roles[0]["role"], "village_cadre");
+    let (status, updated) =
+        app.patch(&ta, &format!("/api/v1/users/{id}"), json!({"version": updated["version"], "disabled": true})).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let (status, body) = app.get(&worker, "/api/v1/me").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    app.stop().await;
+}
