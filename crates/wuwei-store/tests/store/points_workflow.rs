@@ -488,6 +488,16 @@ struct MGoods {
     max_per: Option<i64>,
 }
 
+/// A basket the model expects to be redeemed, as [`Sim::record_redemption`] books it.
+struct Made {
+    household: usize,
+    store: usize,
+    key: String,
+    lines: Vec<(Uuid, u32)>,
+    merged: BTreeMap<usize, i64>,
+    total: i64,
+}
+
 #[derive(Debug, Clone)]
 struct MRedemption {
     id: Uuid,
@@ -834,6 +844,49 @@ impl Sim {
     }
 
     // ---- the model's bookkeeping ----
+
+    /// A redemption the model predicted was made: take the stock, book the posting, check the
+    /// balance after and the household the store read for the receipt, remember it for returns.
+    async fn record_redemption(&mut self, what: &str, r: &shop::Redeemed, basket: Made) -> Checked {
+        let Made { household: h, store: s, key, lines, merged, total } = basket;
+        let hid = self.households[h].id;
+        ensure!(
+            r.redemption.row.total_points == total,
+            what,
+            "total {} (model {total})",
+            r.redemption.row.total_points
+        );
+        ensure!(
+            r.household.as_ref().is_some_and(|row| row.id == hid),
+            what,
+            "the receipt's household {:?} (model {hid})",
+            r.household.as_ref().map(|row| row.id)
+        );
+        for (g, q) in &merged {
+            self.m.goods[s][*g].stock -= q;
+        }
+        let entries = vec![(Account::household(hid), -total), (Account::store_redemption(self.stores[s].id), total)];
+        let posting = self.book(r.redemption.row.posting_id, Kind::Redemption, entries).await?;
+        ensure!(
+            r.redemption.row.balance_after == self.balance(Account::household(hid)),
+            what,
+            "balance after {} (model {})",
+            r.redemption.row.balance_after,
+            self.balance(Account::household(hid))
+        );
+        self.m.redemptions.push(MRedemption {
+            id: r.redemption.row.id,
+            store: s,
+            household: h,
+            key,
+            lines,
+            merged,
+            total,
+            posting,
+            returned: false,
+        });
+        Ok(())
+    }
 
     /// Apply a posting the model predicted, after checking the stored one has the same entries.
     async fn book(&mut self, id: Uuid, kind: Kind, entries: Vec<(Account, i64)>) -> Checked<usize> {
@@ -1186,36 +1239,12 @@ impl Sim {
                         ensure!(predicted, "redeem", "{req:?} at store {s} accepted (model: refused)");
                         ensure!(!r.replayed, "redeem", "a fresh key replayed");
                         ensure_commit(tx, now).await?;
-                        ensure!(
-                            r.redemption.row.total_points == total,
+                        self.record_redemption(
                             "redeem",
-                            "total {} (model {total})",
-                            r.redemption.row.total_points
-                        );
-                        for (g, q) in &merged {
-                            self.m.goods[s][*g].stock -= q;
-                        }
-                        let entries =
-                            vec![(Account::household(hid), -total), (Account::store_redemption(store_row.id), total)];
-                        let posting = self.book(r.redemption.row.posting_id, Kind::Redemption, entries).await?;
-                        ensure!(
-                            r.redemption.row.balance_after == self.balance(Account::household(hid)),
-                            "redeem",
-                            "balance after {} (model {})",
-                            r.redemption.row.balance_after,
-                            self.balance(Account::household(hid))
-                        );
-                        self.m.redemptions.push(MRedemption {
-                            id: r.redemption.row.id,
-                            store: s,
-                            household: h,
-                            key,
-                            lines: req_lines,
-                            merged,
-                            total,
-                            posting,
-                            returned: false,
-                        });
+                            &r,
+                            Made { household: h, store: s, key, lines: req_lines, merged, total },
+                        )
+                        .await?;
                         Ok(Outcome::Accepted)
                     }
                     Err(e) if refused_redeem(&e) => {
@@ -1328,7 +1357,6 @@ impl Sim {
                 for (i, ((h, s, req_lines, merged, total, key, predicted), outcome)) in
                     planned.iter().zip(&outcomes).enumerate()
                 {
-                    let hid = self.households[*h].id;
                     match outcome {
                         Ok(r) => {
                             ensure!(
@@ -1336,41 +1364,18 @@ impl Sim {
                                 "redeem batch",
                                 "basket {i} {req_lines:?} accepted (model: refused)"
                             );
-                            ensure!(
-                                r.redemption.row.total_points == *total,
-                                "redeem batch",
-                                "basket {i}: total {} (model {total})",
-                                r.redemption.row.total_points
-                            );
                             if i == 0 {
                                 first_id = Some(r.redemption.row.id);
                             }
-                            for (g, q) in merged {
-                                self.m.goods[*s][*g].stock -= q;
-                            }
-                            let entries = vec![
-                                (Account::household(hid), -total),
-                                (Account::store_redemption(self.stores[*s].id), *total),
-                            ];
-                            let posting = self.book(r.redemption.row.posting_id, Kind::Redemption, entries).await?;
-                            ensure!(
-                                r.redemption.row.balance_after == self.balance(Account::household(hid)),
-                                "redeem batch",
-                                "basket {i}: balance after {} (model {})",
-                                r.redemption.row.balance_after,
-                                self.balance(Account::household(hid))
-                            );
-                            self.m.redemptions.push(MRedemption {
-                                id: r.redemption.row.id,
-                                store: *s,
+                            let basket = Made {
                                 household: *h,
+                                store: *s,
                                 key: key.clone(),
                                 lines: req_lines.clone(),
                                 merged: merged.clone(),
                                 total: *total,
-                                posting,
-                                returned: false,
-                            });
+                            };
+                            self.record_redemption(&format!("redeem batch, basket {i}"), r, basket).await?;
                         }
                         Err(e) if refused_redeem(e) => {
                             ensure!(
