@@ -24,6 +24,20 @@ pub enum BatchError {
     Gone,
 }
 
+impl From<BatchError> for crate::error::ApiError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Busy => {
+                let mut e = crate::error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy");
+                // A full queue drains in well under a second at the writers' pace.
+                e.retry_after_secs = Some(1);
+                e
+            }
+            BatchError::Gone => crate::error::ApiError::internal(),
+        }
+    }
+}
+
 type Slot<J, R> = (J, oneshot::Sender<R>);
 
 /// A queue of jobs `J` with one worker answering `R` for each.

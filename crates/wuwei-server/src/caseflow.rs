@@ -21,6 +21,7 @@ use wuwei_store::catalog::{self, CategoryRow, UnitRow};
 use wuwei_store::notify::{self, NewNotification};
 use wuwei_store::{Actor, Tx, accounts, households, regions};
 
+use crate::batch::Batcher;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -214,30 +215,105 @@ fn category_chain(all: &[CategoryRow], id: Uuid) -> Vec<Uuid> {
     chain
 }
 
-/// The unit of `kind` at a place (the grid's, the admin village's), made on first use.
-async fn unit_at(
-    tx: &mut Tx,
-    now: DateTime<Utc>,
+/// Routing for the cases of one town in one transaction: the town's rules and units read once,
+/// the regions looked up as needed and kept, so that a batch of reports routes with two reads
+/// instead of two or three for each.
+pub struct Router {
     town_id: Uuid,
-    kind: UnitKind,
-    place: &CasePlace,
-) -> ApiResult<Option<UnitRow>> {
-    let region_id = match kind {
-        UnitKind::Grid => place.grid_id,
-        UnitKind::VillageCommittee => place.admin_village_id,
-        _ => None,
-    };
-    let Some(region_id) = region_id else { return Ok(None) };
-    let Some(region) = regions::region_in_town(tx.db(), town_id, region_id).await? else { return Ok(None) };
-    let name = match kind {
-        UnitKind::VillageCommittee => format!("{}村民委员会", region.name.trim_end_matches('村')),
-        _ => region.name.clone(),
-    };
-    Ok(Some(catalog::region_unit(tx, now, town_id, kind, region_id, &name).await?))
+    rules: Vec<RoutingRule>,
+    units: Vec<UnitRow>,
+    regions: std::collections::HashMap<Uuid, Option<regions::RegionRow>>,
 }
 
-/// Where a new case goes: routing rules, else the category's default unit at the case's place
-/// (a grid falls back to its village committee when the case has no grid).
+impl Router {
+    pub async fn load(tx: &Tx, town_id: Uuid) -> ApiResult<Router> {
+        let rules = catalog::rules(tx.db(), town_id)
+            .await?
+            .iter()
+            .map(|r| RoutingRule {
+                category_id: r.category_id,
+                region_id: r.region_id,
+                unit_kind: r.unit_kind.as_deref().and_then(UnitKind::parse),
+                unit_id: r.unit_id,
+            })
+            .collect();
+        Ok(Router { rules, ..Router::without_rules(tx, town_id).await? })
+    }
+
+    /// A router that only finds the units at places (escalation follows no rules).
+    async fn without_rules(tx: &Tx, town_id: Uuid) -> ApiResult<Router> {
+        let units = catalog::units(tx.db(), town_id).await?;
+        Ok(Router { town_id, rules: Vec::new(), units, regions: std::collections::HashMap::new() })
+    }
+
+    /// A region of the town, read once per router.
+    pub async fn region(&mut self, tx: &Tx, id: Uuid) -> ApiResult<Option<regions::RegionRow>> {
+        if let Some(r) = self.regions.get(&id) {
+            return Ok(r.clone());
+        }
+        let r = regions::region_in_town(tx.db(), self.town_id, id).await?;
+        self.regions.insert(id, r.clone());
+        Ok(r)
+    }
+
+    /// Where a new case goes: routing rules, else the category's default unit at the case's
+    /// place (a grid falls back to its village committee when the case has no grid).
+    pub async fn route(
+        &mut self,
+        tx: &mut Tx,
+        now: DateTime<Utc>,
+        categories: &[CategoryRow],
+        category: &CategoryRow,
+        place: &CasePlace,
+    ) -> ApiResult<Option<UnitRow>> {
+        let places: Vec<Uuid> =
+            [place.grid_id, place.natural_village_id, place.admin_village_id].into_iter().flatten().collect();
+        let default_kind = UnitKind::parse(&category.default_unit_kind).unwrap_or(UnitKind::VillageCommittee);
+        match rules::route(&category_chain(categories, category.id), default_kind, &places, &self.rules) {
+            RouteTarget::Unit(id) => Ok(self.units.iter().find(|u| u.id == id).cloned()),
+            RouteTarget::AtPlace(kind) => {
+                let mut unit = self.unit_at(tx, now, kind, place).await?;
+                if unit.is_none() && kind == UnitKind::Grid {
+                    unit = self.unit_at(tx, now, UnitKind::VillageCommittee, place).await?;
+                }
+                if unit.is_none() {
+                    // No place to route by: the town's default office takes it, and dispatch decides.
+                    unit = self.units.iter().find(|u| u.code == rules::DEFAULT_ESCALATION_OFFICE).cloned();
+                }
+                Ok(unit)
+            }
+        }
+    }
+
+    /// The unit of `kind` at a place (the grid's, the admin village's), made on first use.
+    async fn unit_at(
+        &mut self,
+        tx: &mut Tx,
+        now: DateTime<Utc>,
+        kind: UnitKind,
+        place: &CasePlace,
+    ) -> ApiResult<Option<UnitRow>> {
+        let region_id = match kind {
+            UnitKind::Grid => place.grid_id,
+            UnitKind::VillageCommittee => place.admin_village_id,
+            _ => None,
+        };
+        let Some(region_id) = region_id else { return Ok(None) };
+        if let Some(u) = self.units.iter().find(|u| u.kind == kind.as_str() && u.region_id == Some(region_id)) {
+            return Ok(Some(u.clone()));
+        }
+        let Some(region) = self.region(tx, region_id).await? else { return Ok(None) };
+        let name = match kind {
+            UnitKind::VillageCommittee => format!("{}村民委员会", region.name.trim_end_matches('村')),
+            _ => region.name.clone(),
+        };
+        let unit = catalog::region_unit(tx, now, self.town_id, kind, region_id, &name).await?;
+        self.units.push(unit.clone());
+        Ok(Some(unit))
+    }
+}
+
+/// Where a new case goes (see [`Router::route`]), for a single case.
 pub async fn route(
     tx: &mut Tx,
     now: DateTime<Utc>,
@@ -246,33 +322,7 @@ pub async fn route(
     category: &CategoryRow,
     place: &CasePlace,
 ) -> ApiResult<Option<UnitRow>> {
-    let rules_rows = catalog::rules(tx.db(), town_id).await?;
-    let rules: Vec<RoutingRule> = rules_rows
-        .iter()
-        .map(|r| RoutingRule {
-            category_id: r.category_id,
-            region_id: r.region_id,
-            unit_kind: r.unit_kind.as_deref().and_then(UnitKind::parse),
-            unit_id: r.unit_id,
-        })
-        .collect();
-    let places: Vec<Uuid> =
-        [place.grid_id, place.natural_village_id, place.admin_village_id].into_iter().flatten().collect();
-    let default_kind = UnitKind::parse(&category.default_unit_kind).unwrap_or(UnitKind::VillageCommittee);
-    match rules::route(&category_chain(categories, category.id), default_kind, &places, &rules) {
-        RouteTarget::Unit(id) => Ok(catalog::unit(tx.db(), town_id, id).await?),
-        RouteTarget::AtPlace(kind) => {
-            let mut unit = unit_at(tx, now, town_id, kind, place).await?;
-            if unit.is_none() && kind == UnitKind::Grid {
-                unit = unit_at(tx, now, town_id, UnitKind::VillageCommittee, place).await?;
-            }
-            if unit.is_none() {
-                // No place to route by: the town's default office takes it, and dispatch decides.
-                unit = catalog::unit_by_code(tx.db(), town_id, rules::DEFAULT_ESCALATION_OFFICE).await?;
-            }
-            Ok(unit)
-        }
-    }
+    Router::load(tx, town_id).await?.route(tx, now, categories, category, place).await
 }
 
 /// The unit an overdue case escalates to from `from`, or `None` at the top.
@@ -290,7 +340,7 @@ pub async fn escalation_target(
     };
     let Some(next) = from.unit_kind().and_then(UnitKind::escalates_to) else { return Ok(None) };
     match next {
-        UnitKind::VillageCommittee => match unit_at(tx, now, c.town_id, next, &place).await? {
+        UnitKind::VillageCommittee => match Router::without_rules(tx, c.town_id).await?.unit_at(tx, now, next, &place).await? {
             Some(u) => Ok(Some(u)),
             None => Ok(catalog::unit_by_code(tx.db(), c.town_id, rules::DEFAULT_ESCALATION_OFFICE).await?),
         },
@@ -478,15 +528,11 @@ fn default_source(principal: &Principal) -> Source {
     }
 }
 
-/// Resolve where a case is: a household's place, or a point located in the town.
-async fn resolve_place(
-    state: &AppState,
-    town_id: Uuid,
-    input: &CaseInput,
-) -> ApiResult<(CasePlace, Option<f64>, Option<f64>)> {
-    let db = state.store().db();
+/// Where a case is: a household's place, or a point located in the town (its area, which
+/// comes from its admin village, is looked up in the write batch: `area_pending`).
+async fn resolve_place(state: &AppState, town_id: Uuid, input: &CaseInput) -> ApiResult<Located> {
     if let Some(hid) = input.household_id {
-        let h = households::household(db, hid).await?.filter(|h| h.town_id == town_id);
+        let h = households::household(state.store().db(), hid).await?.filter(|h| h.town_id == town_id);
         let Some(h) = h else { return Err(ApiError::field("household_id", Rule::UnknownReference)) };
         let place = CasePlace {
             area_id: h.area_id,
@@ -494,7 +540,7 @@ async fn resolve_place(
             natural_village_id: Some(h.natural_village_id),
             grid_id: Some(h.grid_id),
         };
-        return Ok((place, input.lat.or(Some(h.lat)), input.lon.or(Some(h.lon))));
+        return Ok(Located { place, area_pending: false, lat: input.lat.or(Some(h.lat)), lon: input.lon.or(Some(h.lon)) });
     }
     match (input.lat, input.lon) {
         (Some(lat), Some(lon)) => {
@@ -505,26 +551,28 @@ async fn resolve_place(
                     .with_field("lat", Rule::NotAllowed { reason: "outside_town" }));
             }
             let found = index.locate(p);
-            let area = match found.admin_village_id {
-                Some(av) => regions::region_in_town(db, town_id, av).await?.and_then(|r| r.area_id),
-                None => None,
+            let place = CasePlace {
+                area_id: None,
+                admin_village_id: found.admin_village_id,
+                natural_village_id: found.natural_village_id,
+                grid_id: found.grid_id,
             };
-            Ok((
-                CasePlace {
-                    area_id: area,
-                    admin_village_id: found.admin_village_id,
-                    natural_village_id: found.natural_village_id,
-                    grid_id: found.grid_id,
-                },
-                Some(lat),
-                Some(lon),
-            ))
+            Ok(Located { place, area_pending: true, lat: Some(lat), lon: Some(lon) })
         }
         (None, None) if input.address.as_deref().is_some_and(|a| !a.trim().is_empty()) => {
-            Ok((CasePlace::default(), None, None))
+            Ok(Located { place: CasePlace::default(), area_pending: false, lat: None, lon: None })
         }
         _ => Err(ApiError::field("lat", Rule::Required)),
     }
+}
+
+/// A new case's place and point.
+#[derive(Debug, Clone, Copy)]
+struct Located {
+    place: CasePlace,
+    area_pending: bool,
+    lat: Option<f64>,
+    lon: Option<f64>,
 }
 
 /// The town a new case belongs to: the one given (and visible), else the point's, else the
@@ -562,100 +610,245 @@ pub struct IdemKey {
     pub request_hash: String,
 }
 
-/// Create a case: check the category and place, route it, flag a possible duplicate, write it
-/// with its timeline and audit entries, and announce it.
+/// Whether the principal may report cases in the town: a binding in the town, or one over its
+/// city (only then is the town read).
+async fn may_report(state: &AppState, principal: &Principal, town_id: Uuid) -> ApiResult<()> {
+    let reporting = || principal.bindings.iter().filter(|b| b.role.has(Permission::CasesReport));
+    if reporting().any(|b| b.scope.place.town_id == Some(town_id)) {
+        return Ok(());
+    }
+    if reporting().any(|b| b.scope.level == Level::City) {
+        let town =
+            regions::region_in_town(state.store().db(), town_id, town_id).await?.ok_or_else(ApiError::not_found)?;
+        if reporting().any(|b| b.scope.level == Level::City && b.scope.place.city_id == Some(town.city_id)) {
+            return Ok(());
+        }
+    }
+    Err(ApiError::forbidden())
+}
+
+/// Create a case: check the reporter's right and the place, flag a possible duplicate, then hand
+/// it to the intake's group commit (see [`CaseJob`]), which checks the category, routes it and
+/// writes it with its timeline and audit entries; then announce it. `user` is the reporter's
+/// account when the caller has it at hand (it is read otherwise).
 ///
 /// With `idem`, the key is written first in the same transaction as the case: a concurrent or
 /// later twin fails on the key's uniqueness and gets `StoreError::Duplicate`, never a second case.
 pub async fn create(
     state: &AppState,
     principal: &Principal,
+    user: Option<&accounts::UserRow>,
     actor: &Actor,
     input: CaseInput,
     idem: Option<&IdemKey>,
 ) -> ApiResult<CaseRow> {
     let now = state.now();
     let town_id = resolve_town(state, principal, &input).await?;
-    let db = state.store().db();
-    let town = regions::region_in_town(db, town_id, town_id).await?.ok_or_else(ApiError::not_found)?;
-    if !principal.bindings.iter().any(|b| {
-        b.role.has(Permission::CasesReport)
-            && (b.scope.place.town_id == Some(town_id)
-                || (b.scope.level == Level::City && b.scope.place.city_id == Some(town.city_id)))
-    }) {
-        return Err(ApiError::forbidden());
-    }
-    let categories = catalog::categories(db, town_id).await?;
-    let category = categories
-        .iter()
-        .find(|c| c.id == input.category_id && c.active)
-        .cloned()
-        .ok_or_else(|| ApiError::field("category_id", Rule::UnknownReference))?;
-    let (place, lat, lon) = resolve_place(state, town_id, &input).await?;
-    let policy = catalog::policy(db, town_id, category.id, input.priority).await?;
-    let duplicate = match (lat, lon) {
-        (Some(la), Some(lo)) if !input.draft => cases::find_duplicate(db, town_id, category.id, la, lo, now).await?,
+    may_report(state, principal, town_id).await?;
+    let located = resolve_place(state, town_id, &input).await?;
+    let duplicate = match (located.lat, located.lon) {
+        (Some(la), Some(lo)) if !input.draft => {
+            cases::find_duplicate(state.store().db(), town_id, input.category_id, la, lo, now).await?
+        }
         _ => None,
     };
     let source = input.source.unwrap_or_else(|| default_source(principal));
+    let reporter_id = principal.api_token_id.is_none().then_some(principal.user_id);
     let (reporter_name, reporter_phone) = match (input.reporter_name.clone(), input.reporter_phone.clone()) {
-        (None, None) if principal.api_token_id.is_none() => {
-            let u = accounts::user(db, principal.user_id).await?;
-            (u.as_ref().map(|u| u.display_name.clone()), u.and_then(|u| u.phone))
+        (None, None) if reporter_id.is_some() => {
+            let read;
+            let u = match user.filter(|u| u.id == principal.user_id) {
+                Some(u) => Some(u),
+                None => {
+                    read = accounts::user(state.store().db(), principal.user_id).await?;
+                    read.as_ref()
+                }
+            };
+            (u.map(|u| u.display_name.clone()), u.and_then(|u| u.phone.clone()))
         }
         other => other,
     };
-    let mut tx = state.store().begin().await?;
-    let case_id = Uuid::now_v7();
-    if let Some(k) = idem {
-        wuwei_store::idempotency::store(
-            &tx,
-            now,
-            &k.key_hash,
-            principal.user_id,
-            &k.request_hash,
-            201,
-            &case_id.to_string(),
-        )
-        .await?;
-    }
-    let unit = route(&mut tx, now, town_id, &categories, &category, &place).await?;
-    let row = cases::insert_case(
-        &mut tx,
-        actor,
-        now,
-        NewCase {
-            id: case_id,
-            town_id,
-            short_code: town.short_code.clone().unwrap_or_else(|| "WW".into()),
-            category_id: category.id,
-            priority: input.priority,
-            title: input.title,
-            description: input.description,
-            lat,
-            lon,
-            address: input.address,
-            household_id: input.household_id,
-            place,
-            source,
-            reporter_id: (principal.api_token_id.is_none()).then_some(principal.user_id),
-            reporter_name,
-            reporter_phone,
-            state: if input.draft { CaseState::Collected } else { CaseState::Reported },
-            unit_id: unit.as_ref().map(|u| u.id),
-            policy,
-            possible_duplicate_of: duplicate,
-        },
-    )
-    .await?;
-    if row.priority() == Priority::Urgent && row.state() == CaseState::Reported {
-        let to = dispatchers(&tx, town_id).await?;
-        notify(state, &tx, now, &row, Notice::Urgent, &to).await?;
-    }
-    crate::layers::tag_new_case(state, &tx, &row, now).await?;
-    tx.commit(now).await?;
+    let job = CaseJob {
+        actor: actor.clone(),
+        user_id: principal.user_id,
+        town_id,
+        located,
+        duplicate,
+        source,
+        reporter_id,
+        reporter_name,
+        reporter_phone,
+        idem: idem.cloned(),
+        input,
+    };
+    let row = state.case_writer().submit(job).await??;
     state.0.case_events.publish(CaseChange::of("created", &row));
     Ok(row)
+}
+
+/// A report checked and located outside the write lock, waiting for the intake's group commit
+/// (see `crate::batch`): what is left needs the town's catalogue, read once per batch.
+pub struct CaseJob {
+    actor: Actor,
+    user_id: Uuid,
+    town_id: Uuid,
+    input: CaseInput,
+    located: Located,
+    duplicate: Option<Uuid>,
+    source: Source,
+    reporter_id: Option<Uuid>,
+    reporter_name: Option<String>,
+    reporter_phone: Option<String>,
+    idem: Option<IdemKey>,
+}
+
+/// The intake's group commit: reports from every request queue here and are written together,
+/// at most [`MAX_CASE_BATCH`] in one transaction per town.
+pub type CaseWriter = Batcher<CaseJob, ApiResult<CaseRow>>;
+
+/// Reports waiting at most (beyond that the reporter is answered 503 and may retry).
+const CASE_QUEUE_LEN: usize = 4_096;
+
+/// Reports written in one transaction at most.
+pub const MAX_CASE_BATCH: usize = 64;
+
+impl AppState {
+    /// The intake's group commit, started on first use. Its worker holds the state weakly, so a
+    /// dropped server (a test's) stops it.
+    pub fn case_writer(&self) -> &CaseWriter {
+        self.0.case_writer.get_or_init(|| {
+            let weak = std::sync::Arc::downgrade(&self.0);
+            Batcher::spawn(CASE_QUEUE_LEN, MAX_CASE_BATCH, move |jobs: Vec<CaseJob>| {
+                let state = weak.upgrade().map(AppState);
+                async move {
+                    match state {
+                        Some(state) => create_jobs(&state, &jobs).await,
+                        None => jobs.iter().map(|_| Err(ApiError::internal())).collect(),
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// Write a batch of reports, one transaction per town. When a transaction fails as a whole (a
+/// database error, or two reports under one `Idempotency-Key`), its reports are written again
+/// one by one, so that one report's trouble is only its own.
+async fn create_jobs(state: &AppState, jobs: &[CaseJob]) -> Vec<ApiResult<CaseRow>> {
+    let now = state.now();
+    let mut by_town: std::collections::BTreeMap<Uuid, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, j) in jobs.iter().enumerate() {
+        by_town.entry(j.town_id).or_default().push(i);
+    }
+    let mut out: Vec<Option<ApiResult<CaseRow>>> = jobs.iter().map(|_| None).collect();
+    for indexes in by_town.into_values() {
+        let group: Vec<&CaseJob> = indexes.iter().map(|&i| &jobs[i]).collect();
+        match create_together(state, now, &group).await {
+            Ok(outcomes) => {
+                for (&i, o) in indexes.iter().zip(outcomes) {
+                    out[i] = Some(o);
+                }
+            }
+            Err(e) if group.len() == 1 => out[indexes[0]] = Some(Err(e)),
+            Err(e) => {
+                tracing::warn!(status = %e.status, code = e.code, reports = group.len(), "a case batch failed; writing its reports one by one");
+                for (&i, job) in indexes.iter().zip(&group) {
+                    out[i] = Some(create_together(state, now, std::slice::from_ref(job)).await.and_then(|mut o| {
+                        o.pop().unwrap_or_else(|| Err(ApiError::internal()))
+                    }));
+                }
+            }
+        }
+    }
+    out.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal()))).collect()
+}
+
+/// One transaction for reports of one town: the town, its categories, deadline policies and
+/// routing read once; each report checked, routed and written; committed when any was
+/// accepted. A report refused (an unknown category) is answered so and takes nothing with it.
+async fn create_together(
+    state: &AppState,
+    now: DateTime<Utc>,
+    jobs: &[&CaseJob],
+) -> ApiResult<Vec<ApiResult<CaseRow>>> {
+    let Some(first) = jobs.first() else { return Ok(Vec::new()) };
+    let town_id = first.town_id;
+    let mut tx = state.store().begin().await?;
+    let Some(town) = regions::region_in_town(tx.db(), town_id, town_id).await? else {
+        return Ok(jobs.iter().map(|_| Err(ApiError::not_found())).collect());
+    };
+    let short_code = town.short_code.clone().unwrap_or_else(|| "WW".into());
+    let categories = catalog::categories(tx.db(), town_id).await?;
+    let policies = catalog::policies(tx.db(), town_id).await?;
+    let mut router = Router::load(&tx, town_id).await?;
+    let mut outcomes: Vec<Option<ApiResult<CaseRow>>> = jobs.iter().map(|_| None).collect();
+    let mut accepted: Vec<usize> = Vec::with_capacity(jobs.len());
+    let mut new_cases = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let input = &job.input;
+        let Some(category) = categories.iter().find(|c| c.id == input.category_id && c.active) else {
+            outcomes[i] = Some(Err(ApiError::field("category_id", Rule::UnknownReference)));
+            continue;
+        };
+        let mut place = job.located.place;
+        if job.located.area_pending
+            && let Some(av) = place.admin_village_id
+        {
+            place.area_id = router.region(&tx, av).await?.and_then(|r| r.area_id);
+        }
+        let policy = policies
+            .get(&(category.id, input.priority.as_str().to_string()))
+            .copied()
+            .unwrap_or_else(|| rules::DeadlinePolicy::default_for(input.priority));
+        let case_id = Uuid::now_v7();
+        if let Some(k) = &job.idem {
+            wuwei_store::idempotency::store(&tx, now, &k.key_hash, job.user_id, &k.request_hash, 201, &case_id.to_string())
+                .await?;
+        }
+        let unit = router.route(&mut tx, now, &categories, category, &place).await?;
+        accepted.push(i);
+        new_cases.push((
+            job.actor.clone(),
+            NewCase {
+                id: case_id,
+                town_id,
+                short_code: short_code.clone(),
+                category_id: category.id,
+                priority: input.priority,
+                title: input.title.clone(),
+                description: input.description.clone(),
+                lat: job.located.lat,
+                lon: job.located.lon,
+                address: input.address.clone(),
+                household_id: input.household_id,
+                place,
+                source: job.source,
+                reporter_id: job.reporter_id,
+                reporter_name: job.reporter_name.clone(),
+                reporter_phone: job.reporter_phone.clone(),
+                state: if input.draft { CaseState::Collected } else { CaseState::Reported },
+                unit_id: unit.as_ref().map(|u| u.id),
+                policy,
+                possible_duplicate_of: job.duplicate,
+            },
+        ));
+    }
+    let rows = cases::insert_new_cases(&mut tx, now, new_cases).await?;
+    let urgent = |r: &&CaseRow| r.priority() == Priority::Urgent && r.state() == CaseState::Reported;
+    if rows.iter().any(|r| urgent(&r)) {
+        let to = dispatchers(&tx, town_id).await?;
+        for r in rows.iter().filter(urgent) {
+            notify(state, &tx, now, r, Notice::Urgent, &to).await?;
+        }
+    }
+    crate::layers::tag_new_cases(&tx, &rows, now).await?;
+    if !rows.is_empty() {
+        tx.commit(now).await?;
+    }
+    for (i, row) in accepted.into_iter().zip(rows) {
+        outcomes[i] = Some(Ok(row));
+    }
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal()))).collect())
 }
 
 // ---- acting ----

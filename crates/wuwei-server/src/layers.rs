@@ -87,11 +87,22 @@ pub fn tags_at(areas: &[ProtectedArea], lat: f64, lon: f64) -> Vec<(String, Opti
 }
 
 /// Tag a new case from where it lies, in its own transaction. Every way a case arrives calls
-/// this before committing.
+/// this (or [`tag_new_cases`]) before committing.
 pub async fn tag_new_case(_state: &AppState, tx: &Tx, row: &CaseRow, now: DateTime<Utc>) -> ApiResult<()> {
-    let (Some(lat), Some(lon)) = (row.lat, row.lon) else { return Ok(()) };
-    let areas = protected_areas(tx.db(), row.town_id).await?;
-    let tags = tags_at(&areas, lat, lon);
-    layers::tag_case(tx, now, row.town_id, row.id, &tags).await?;
+    tag_new_cases(tx, std::slice::from_ref(row), now).await
+}
+
+/// Tag new cases of one town: its protected areas are read once for all of them.
+pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<()> {
+    let mut areas = None;
+    for row in rows {
+        let (Some(lat), Some(lon)) = (row.lat, row.lon) else { continue };
+        let areas = match &mut areas {
+            Some(a) => a,
+            None => areas.insert(protected_areas(tx.db(), row.town_id).await?),
+        };
+        let tags = tags_at(areas.as_slice(), lat, lon);
+        layers::tag_case(tx, now, row.town_id, row.id, &tags).await?;
+    }
     Ok(())
 }

@@ -197,6 +197,8 @@ pub struct Inner {
     pub pii: std::sync::OnceLock<crate::pii::PiiKey>,
     /// The counters' group commit, started on the first redemption (see `batch`).
     pub redeemer: std::sync::OnceLock<crate::routes::points_shop::Redeemer>,
+    /// The intake's group commit, started on the first report (see `batch`).
+    pub case_writer: std::sync::OnceLock<crate::caseflow::CaseWriter>,
     /// Signed-in sessions as last read (see `auth::SessionCache`).
     pub sessions: crate::auth::SessionCache,
 }
@@ -222,6 +224,7 @@ impl AppState {
             clock_offset_secs: std::sync::atomic::AtomicI64::new(0),
             pii: std::sync::OnceLock::new(),
             redeemer: std::sync::OnceLock::new(),
+            case_writer: std::sync::OnceLock::new(),
             sessions: crate::auth::SessionCache::default(),
         }))
     }

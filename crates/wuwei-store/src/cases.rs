@@ -96,27 +96,33 @@ pub struct NewCase {
     pub possible_duplicate_of: Option<Uuid>,
 }
 
-/// The next readable number of a town's (local) day, atomically on both databases.
-async fn next_number(tx: &Tx, town_id: Uuid, short_code: &str, now: DateTime<Utc>) -> Result<String> {
+/// The next `n` readable numbers of a town's (local) day, atomically on both databases: one
+/// statement moves the day's counter by `n`, whatever the size of the batch.
+async fn next_numbers(tx: &Tx, town_id: Uuid, short_code: &str, now: DateTime<Utc>, n: usize) -> Result<Vec<String>> {
     let day = rules::local_day(now);
     let backend = tx.db().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "INSERT INTO day_counter (town_id, day, last_seq) VALUES ($1, $2, 1) \
-             ON CONFLICT (town_id, day) DO UPDATE SET last_seq = day_counter.last_seq + 1 RETURNING last_seq"
+            "INSERT INTO day_counter (town_id, day, last_seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (town_id, day) DO UPDATE SET last_seq = day_counter.last_seq + $3 RETURNING last_seq"
         }
         _ => {
-            "INSERT INTO day_counter (town_id, day, last_seq) VALUES (?, ?, 1) \
-             ON CONFLICT (town_id, day) DO UPDATE SET last_seq = day_counter.last_seq + 1 RETURNING last_seq"
+            "INSERT INTO day_counter (town_id, day, last_seq) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (town_id, day) DO UPDATE SET last_seq = day_counter.last_seq + ?3 RETURNING last_seq"
         }
     };
+    let count = i32::try_from(n).map_err(|_| StoreError::Invariant("too many cases in one batch".into()))?;
     let row = tx
         .db()
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [town_id.into(), day.to_string().into()]))
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [
+            town_id.into(),
+            day.to_string().into(),
+            count.into(),
+        ]))
         .await?
         .ok_or_else(|| StoreError::Invariant("day counter returned no row".into()))?;
-    let seq: i32 = row.try_get("", "last_seq")?;
-    Ok(rules::case_number(short_code, day, Ord::max(seq, 0) as u32))
+    let last: i32 = row.try_get("", "last_seq")?;
+    Ok((last - count + 1..=last).map(|seq| rules::case_number(short_code, day, Ord::max(seq, 0) as u32)).collect())
 }
 
 pub struct EventDraft<'a> {
@@ -128,7 +134,7 @@ pub struct EventDraft<'a> {
     pub data: Option<Value>,
 }
 
-pub async fn add_event(tx: &Tx, town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> Result<()> {
+fn event_model(town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> case_event::ActiveModel {
     case_event::ActiveModel {
         town_id: Set(town_id),
         id: Set(Uuid::now_v7()),
@@ -142,101 +148,125 @@ pub async fn add_event(tx: &Tx, town_id: Uuid, case_id: Uuid, at: DateTime<Utc>,
         note: Set(e.note),
         data: Set(e.data.map(|d| d.to_string())),
     }
-    .insert(tx.db())
-    .await?;
+}
+
+pub async fn add_event(tx: &Tx, town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> Result<()> {
+    event_model(town_id, case_id, at, e).insert(tx.db()).await?;
     Ok(())
 }
 
 pub async fn insert_case(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, new: NewCase) -> Result<CaseRow> {
-    let number = next_number(tx, new.town_id, &new.short_code, now).await?;
-    let clock = if new.state == CaseState::Reported {
-        rules::clock_after(
-            ClockState::STOPPED,
-            Action::Report,
-            CaseState::Collected,
-            CaseState::Reported,
-            new.policy,
-            now,
-        )
-    } else {
-        ClockState::STOPPED
-    };
-    let reported = new.state == CaseState::Reported;
-    let row = case::ActiveModel {
-        town_id: Set(new.town_id),
-        id: Set(new.id),
-        number: Set(number),
-        category_id: Set(new.category_id),
-        priority: Set(new.priority.as_str().to_string()),
-        title: Set(new.title),
-        description: Set(new.description),
-        lat: Set(new.lat),
-        lon: Set(new.lon),
-        address: Set(new.address),
-        household_id: Set(new.household_id),
-        area_id: Set(new.place.area_id),
-        admin_village_id: Set(new.place.admin_village_id),
-        natural_village_id: Set(new.place.natural_village_id),
-        grid_id: Set(new.place.grid_id),
-        source: Set(new.source.as_str().to_string()),
-        reporter_id: Set(new.reporter_id),
-        reporter_name: Set(new.reporter_name),
-        reporter_phone: Set(new.reporter_phone),
-        unit_id: Set(new.unit_id),
-        handler_id: Set(None),
-        state: Set(new.state.as_str().to_string()),
-        card: Set(clock.card.as_str().to_string()),
-        escalation_level: Set(0),
-        created_at: Set(now),
-        reported_at: Set(reported.then_some(now)),
-        accepted_at: Set(None),
-        dispatched_at: Set(None),
-        started_at: Set(None),
-        resolved_at: Set(None),
-        closed_at: Set(None),
-        clock_started_at: Set(clock.started_at),
-        due_at: Set(clock.due_at),
-        next_sweep_at: Set(clock.next_sweep_at),
-        result_note: Set(None),
-        rating: Set(None),
-        rating_comment: Set(None),
-        rated_at: Set(None),
-        reopen_count: Set(0),
-        merged_into_id: Set(None),
-        possible_duplicate_of: Set(new.possible_duplicate_of),
-        photo_count: Set(0),
-        attachment_count: Set(0),
-        updated_at: Set(now),
-        version: Set(1),
+    let mut rows = insert_new_cases(tx, now, vec![(actor.clone(), new)]).await?;
+    rows.pop().ok_or_else(|| StoreError::Invariant("a case without its row".into()))
+}
+
+/// New cases with their first timeline entries, audit entries and figures, numbered in the
+/// order given: a few statements whatever their number (the intake's group commit writes a
+/// batch of reports this way). Every case must be of one town.
+pub async fn insert_new_cases(tx: &mut Tx, now: DateTime<Utc>, new: Vec<(Actor, NewCase)>) -> Result<Vec<CaseRow>> {
+    let Some((_, first)) = new.first() else { return Ok(Vec::new()) };
+    // The rows answered are built here, not read back: with the time as the databases keep it.
+    let now = crate::micros(now);
+    let (town_id, short_code) = (first.town_id, first.short_code.clone());
+    if new.iter().any(|(_, c)| c.town_id != town_id) {
+        return Err(StoreError::Invariant("cases of more than one town in one insert".into()));
     }
-    .insert(tx.db())
-    .await?;
-    crate::figures::track(tx, None, &row);
-    add_event(
-        tx,
-        row.town_id,
-        row.id,
-        now,
-        EventDraft {
+    let numbers = next_numbers(tx, town_id, &short_code, now, new.len()).await?;
+    let mut rows = Vec::with_capacity(new.len());
+    let mut events = Vec::with_capacity(new.len());
+    for ((actor, new), number) in new.into_iter().zip(numbers) {
+        let reported = new.state == CaseState::Reported;
+        let clock = if reported {
+            rules::clock_after(
+                ClockState::STOPPED,
+                Action::Report,
+                CaseState::Collected,
+                CaseState::Reported,
+                new.policy,
+                now,
+            )
+        } else {
+            ClockState::STOPPED
+        };
+        let row = CaseRow {
+            town_id: new.town_id,
+            id: new.id,
+            number,
+            category_id: new.category_id,
+            priority: new.priority.as_str().to_string(),
+            title: new.title,
+            description: new.description,
+            lat: new.lat,
+            lon: new.lon,
+            address: new.address,
+            household_id: new.household_id,
+            area_id: new.place.area_id,
+            admin_village_id: new.place.admin_village_id,
+            natural_village_id: new.place.natural_village_id,
+            grid_id: new.place.grid_id,
+            source: new.source.as_str().to_string(),
+            reporter_id: new.reporter_id,
+            reporter_name: new.reporter_name,
+            reporter_phone: new.reporter_phone,
+            unit_id: new.unit_id,
+            handler_id: None,
+            state: new.state.as_str().to_string(),
+            card: clock.card.as_str().to_string(),
+            escalation_level: 0,
+            created_at: now,
+            reported_at: reported.then_some(now),
+            accepted_at: None,
+            dispatched_at: None,
+            started_at: None,
+            resolved_at: None,
+            closed_at: None,
+            clock_started_at: clock.started_at,
+            due_at: clock.due_at,
+            next_sweep_at: clock.next_sweep_at,
+            result_note: None,
+            rating: None,
+            rating_comment: None,
+            rated_at: None,
+            reopen_count: 0,
+            merged_into_id: None,
+            possible_duplicate_of: new.possible_duplicate_of,
+            photo_count: 0,
+            attachment_count: 0,
+            updated_at: now,
+            version: 1,
+        };
+        crate::figures::track(tx, None, &row);
+        events.push(event_model(
+            row.town_id,
+            row.id,
+            now,
+            EventDraft {
+                actor: &actor,
+                action: if reported { "report" } else { "collect" },
+                from: None,
+                to: Some(row.state()),
+                note: None,
+                data: new.possible_duplicate_of.map(|d| json!({"possible_duplicate_of": d})),
+            },
+        ));
+        tx.audit(AuditDraft {
             actor,
-            action: if reported { "report" } else { "collect" },
-            from: None,
-            to: Some(row.state()),
-            note: None,
-            data: new.possible_duplicate_of.map(|d| json!({"possible_duplicate_of": d})),
-        },
-    )
-    .await?;
-    tx.audit(AuditDraft {
-        actor: actor.clone(),
-        action: "case.create".into(),
-        entity_type: "case".into(),
-        entity_id: row.id.to_string(),
-        town_id: Some(row.town_id),
-        before: None,
-        after: Some(row.audit_view()),
-    });
-    Ok(row)
+            action: "case.create".into(),
+            entity_type: "case".into(),
+            entity_id: row.id.to_string(),
+            town_id: Some(row.town_id),
+            before: None,
+            after: Some(row.audit_view()),
+        });
+        rows.push(row);
+    }
+    for chunk in crate::statement_chunks(rows.iter().map(|c| c.clone().into_active_model()).collect()) {
+        case::Entity::insert_many(chunk).exec(tx.db()).await?;
+    }
+    for chunk in crate::statement_chunks(events) {
+        case_event::Entity::insert_many(chunk).exec(tx.db()).await?;
+    }
+    Ok(rows)
 }
 
 pub async fn case_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<CaseRow>> {

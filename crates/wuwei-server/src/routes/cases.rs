@@ -460,7 +460,7 @@ pub async fn create_case(
     }
     auth.require_any(Permission::CasesReport)?;
     let input = parse_create(parse_json(&body)?)?;
-    match caseflow::create(&state, &auth.principal, &auth.actor(), input, idem.as_ref()).await {
+    match caseflow::create(&state, &auth.principal, auth.user.as_ref(), &auth.actor(), input, idem.as_ref()).await {
         Ok(row) => Ok((StatusCode::CREATED, Json(detail(&state, &auth, row).await?)).into_response()),
         Err(e) => {
             // A concurrent twin with the same key won the race: answer as it did.

@@ -814,7 +814,7 @@ async fn create(
         reporter_phone: phone,
     };
     let actor = wuwei_store::Actor { id: Some(principal.user_id), name: principal.username.clone() };
-    let row = caseflow::create(state, &principal, &actor, input, None).await.map_err(|e| match (e.status, e.code) {
+    let row = caseflow::create(state, &principal, None, &actor, input, None).await.map_err(|e| match (e.status, e.code) {
         (StatusCode::FORBIDDEN, _) => Open311Error::forbidden(say(
             "该 api_key 无权在本辖区上报",
             "this api_key may not report in this jurisdiction",

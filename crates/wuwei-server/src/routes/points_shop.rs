@@ -35,7 +35,7 @@ use wuwei_store::regions::RegionRow;
 use wuwei_store::{StoreError, accounts, points_awards, regions};
 
 use crate::auth::Auth;
-use crate::batch::{BatchError, Batcher};
+use crate::batch::Batcher;
 use crate::dto::{Page, PageParams, RefDto};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
@@ -912,16 +912,7 @@ pub async fn redeem(
     let done = state
         .redeemer()
         .submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() })
-        .await
-        .map_err(|e| match e {
-            BatchError::Busy => {
-                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy");
-                // A full queue drains in well under a second at the counters' pace.
-                e.retry_after_secs = Some(1);
-                e
-            }
-            BatchError::Gone => ApiError::internal(),
-        })?;
+        .await?;
     match done {
         Ok(done) => {
             let dto = counter_receipt(&state, &counter, done.household, done.redemption).await?;
