@@ -183,6 +183,54 @@ async fn bad_reports_are_refused_with_the_field() {
 }
 
 #[tokio::test]
+async fn reports_sent_together_are_each_answered_for_themselves() {
+    // Reports arriving at once are written in one group commit; a refused one takes nothing
+    // with it, and the others are numbered without gaps, each with its own timeline.
+    let app = TestApp::demo().await;
+    let gw = app.login("gw01").await;
+    let home = a_household_of(&app, &gw).await;
+    let cat = category(&app, &gw, "water_power").await;
+    let sends: Vec<_> = (0..24)
+        .map(|i| {
+            let (app, gw, home, cat) = (&app, &gw, &home, cat.clone());
+            async move {
+                let category = if i % 6 == 0 { json!("01900000-0000-7000-8000-000000000000") } else { json!(cat) };
+                let priority = if i % 6 == 1 { "urgent" } else { "normal" };
+                let lat = home["lat"].as_f64().unwrap() + f64::from(i) * 0.0001;
+                let body = json!({"category_id": category, "priority": priority, "title": format!("第{i}件"),
+                                  "lat": lat, "lon": home["lon"]});
+                (i, app.post(gw, "/api/v1/cases", body).await)
+            }
+        })
+        .collect();
+    let results = futures_util::future::join_all(sends).await;
+    let mut seqs = Vec::new();
+    for (i, (status, body)) in results {
+        if i % 6 == 0 {
+            assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            assert_eq!(fields(&body), vec!["category_id"]);
+            continue;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["title"], format!("第{i}件"));
+        assert_eq!(body["priority"], if i % 6 == 1 { "urgent" } else { "normal" });
+        assert_eq!(body["timeline"].as_array().unwrap().len(), 1, "{body}");
+        let (_, stored) = app.get(&gw, &format!("/api/v1/cases/{}", body["id"].as_str().unwrap())).await;
+        assert_eq!(stored["number"], body["number"]);
+        assert_eq!(stored["due_at"], body["due_at"]);
+        assert_eq!(stored["timeline"].as_array().unwrap().len(), 1);
+        let number = body["number"].as_str().unwrap();
+        seqs.push(number.rsplit('-').next().unwrap().parse::<u32>().unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs.len(), 20);
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "numbers without gaps: {seqs:?}");
+    let (_, mine) = app.get(&gw, "/api/v1/cases?mine=reported").await;
+    assert_eq!(mine["total"], 20);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_retry_with_the_same_idempotency_key_makes_no_second_case() {
     let app = TestApp::demo().await;
     let gw = app.login("gw01").await;
