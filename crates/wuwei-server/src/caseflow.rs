@@ -133,16 +133,7 @@ pub async fn visibility(state: &AppState, principal: &Principal) -> ApiResult<Ca
 /// admin villages (village cadres and grid chiefs), and offices they are members of.
 pub async fn handler_units(state: &AppState, principal: &Principal) -> ApiResult<Vec<Uuid>> {
     let db = state.store().db();
-    let regions: Vec<Uuid> = principal
-        .bindings
-        .iter()
-        .filter_map(|b| match (b.role, b.scope.level) {
-            (Role::GridWorker, Level::Grid) => b.scope.id(),
-            (Role::VillageCadre | Role::GridChief, Level::AdminVillage) => b.scope.id(),
-            _ => None,
-        })
-        .collect();
-    let mut ids: Vec<Uuid> = catalog::units_of_regions(db, &regions)
+    let mut ids: Vec<Uuid> = catalog::units_of_regions(db, &handler_regions(principal))
         .await?
         .into_iter()
         .filter(|u| matches!(u.unit_kind(), Some(UnitKind::Grid | UnitKind::VillageCommittee)))
@@ -154,6 +145,55 @@ pub async fn handler_units(state: &AppState, principal: &Principal) -> ApiResult
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+/// The regions whose grid or village committee units the principal handles for.
+fn handler_regions(principal: &Principal) -> Vec<Uuid> {
+    principal
+        .bindings
+        .iter()
+        .filter_map(|b| match (b.role, b.scope.level) {
+            (Role::GridWorker, Level::Grid) => b.scope.id(),
+            (Role::VillageCadre | Role::GridChief, Level::AdminVillage) => b.scope.id(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// [`capacities`] on a case just written, from what the write knew: its unit and its town's
+/// city. The principal's explicit unit memberships are read only when the unit is not theirs
+/// by region.
+pub async fn capacities_on_new(
+    state: &AppState,
+    principal: &Principal,
+    c: &CaseRow,
+    unit: Option<&UnitRow>,
+    city_id: Uuid,
+) -> ApiResult<Vec<Capacity>> {
+    let mut out = Vec::new();
+    if principal.can(Permission::CasesDispatch, &c.place(Some(city_id))) {
+        out.push(Capacity::Dispatcher);
+    }
+    if principal.api_token_id.is_none() && c.reporter_id == Some(principal.user_id) {
+        out.push(Capacity::Reporter);
+    }
+    let handles = match unit {
+        None => false,
+        Some(u) => {
+            let by_region = matches!(u.unit_kind(), Some(UnitKind::Grid | UnitKind::VillageCommittee))
+                && u.region_id.is_some_and(|r| handler_regions(principal).contains(&r));
+            by_region
+                || (principal.api_token_id.is_none()
+                    && catalog::member_units(state.store().db(), principal.user_id)
+                        .await?
+                        .iter()
+                        .any(|(_, id)| *id == u.id))
+        }
+    };
+    if c.handler_id == Some(principal.user_id) || handles {
+        out.push(Capacity::Handler);
+    }
+    Ok(out)
 }
 
 async fn city_of(state: &AppState, town_id: Uuid) -> ApiResult<Option<Uuid>> {
@@ -215,18 +255,21 @@ fn category_chain(all: &[CategoryRow], id: Uuid) -> Vec<Uuid> {
     chain
 }
 
-/// Routing for the cases of one town in one transaction: the town's rules and units read once,
-/// the regions looked up as needed and kept, so that a batch of reports routes with two reads
-/// instead of two or three for each.
+/// Routing for the cases of one town in one transaction: the town's rules and the units at the
+/// cases' places read once, other units and regions looked up as needed and kept, so that a
+/// batch of reports routes with two reads instead of two or three for each.
 pub struct Router {
     town_id: Uuid,
     rules: Vec<RoutingRule>,
-    units: Vec<UnitRow>,
+    /// Units by (kind, region): those of the places given, and those made since.
+    at_place: std::collections::HashMap<(String, Uuid), UnitRow>,
+    by_id: std::collections::HashMap<Uuid, Option<UnitRow>>,
     regions: std::collections::HashMap<Uuid, Option<regions::RegionRow>>,
 }
 
 impl Router {
-    pub async fn load(tx: &Tx, town_id: Uuid) -> ApiResult<Router> {
+    /// A router for cases at `places`.
+    pub async fn load(tx: &Tx, town_id: Uuid, places: &[CasePlace]) -> ApiResult<Router> {
         let rules = catalog::rules(tx.db(), town_id)
             .await?
             .iter()
@@ -237,13 +280,47 @@ impl Router {
                 unit_id: r.unit_id,
             })
             .collect();
-        Ok(Router { rules, ..Router::without_rules(tx, town_id).await? })
+        Ok(Router { rules, ..Router::without_rules(tx, town_id, places).await? })
     }
 
     /// A router that only finds the units at places (escalation follows no rules).
-    async fn without_rules(tx: &Tx, town_id: Uuid) -> ApiResult<Router> {
-        let units = catalog::units(tx.db(), town_id).await?;
-        Ok(Router { town_id, rules: Vec::new(), units, regions: std::collections::HashMap::new() })
+    async fn without_rules(tx: &Tx, town_id: Uuid, places: &[CasePlace]) -> ApiResult<Router> {
+        let mut ids: Vec<Uuid> = places.iter().flat_map(|p| [p.grid_id, p.admin_village_id]).flatten().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let at_place = catalog::units_at_regions(tx.db(), town_id, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|u| u.region_id.map(|r| ((u.kind.clone(), r), u)))
+            .collect();
+        Ok(Router {
+            town_id,
+            rules: Vec::new(),
+            at_place,
+            by_id: std::collections::HashMap::new(),
+            regions: std::collections::HashMap::new(),
+        })
+    }
+
+    /// A unit of the town by id, read once per router.
+    async fn unit(&mut self, tx: &Tx, id: Uuid) -> ApiResult<Option<UnitRow>> {
+        if let Some(u) = self.by_id.get(&id) {
+            return Ok(u.clone());
+        }
+        let u = catalog::unit(tx.db(), self.town_id, id).await?;
+        self.by_id.insert(id, u.clone());
+        Ok(u)
+    }
+
+    /// The town's default office (whom a case without a place goes to), read once per router.
+    async fn default_office(&mut self, tx: &Tx) -> ApiResult<Option<UnitRow>> {
+        // Kept under the nil id, which no unit has.
+        if let Some(u) = self.by_id.get(&Uuid::nil()) {
+            return Ok(u.clone());
+        }
+        let u = catalog::unit_by_code(tx.db(), self.town_id, rules::DEFAULT_ESCALATION_OFFICE).await?;
+        self.by_id.insert(Uuid::nil(), u.clone());
+        Ok(u)
     }
 
     /// A region of the town, read once per router.
@@ -270,7 +347,7 @@ impl Router {
             [place.grid_id, place.natural_village_id, place.admin_village_id].into_iter().flatten().collect();
         let default_kind = UnitKind::parse(&category.default_unit_kind).unwrap_or(UnitKind::VillageCommittee);
         match rules::route(&category_chain(categories, category.id), default_kind, &places, &self.rules) {
-            RouteTarget::Unit(id) => Ok(self.units.iter().find(|u| u.id == id).cloned()),
+            RouteTarget::Unit(id) => self.unit(tx, id).await,
             RouteTarget::AtPlace(kind) => {
                 let mut unit = self.unit_at(tx, now, kind, place).await?;
                 if unit.is_none() && kind == UnitKind::Grid {
@@ -278,7 +355,7 @@ impl Router {
                 }
                 if unit.is_none() {
                     // No place to route by: the town's default office takes it, and dispatch decides.
-                    unit = self.units.iter().find(|u| u.code == rules::DEFAULT_ESCALATION_OFFICE).cloned();
+                    unit = self.default_office(tx).await?;
                 }
                 Ok(unit)
             }
@@ -299,7 +376,7 @@ impl Router {
             _ => None,
         };
         let Some(region_id) = region_id else { return Ok(None) };
-        if let Some(u) = self.units.iter().find(|u| u.kind == kind.as_str() && u.region_id == Some(region_id)) {
+        if let Some(u) = self.at_place.get(&(kind.as_str().to_string(), region_id)) {
             return Ok(Some(u.clone()));
         }
         let Some(region) = self.region(tx, region_id).await? else { return Ok(None) };
@@ -308,7 +385,7 @@ impl Router {
             _ => region.name.clone(),
         };
         let unit = catalog::region_unit(tx, now, self.town_id, kind, region_id, &name).await?;
-        self.units.push(unit.clone());
+        self.at_place.insert((kind.as_str().to_string(), region_id), unit.clone());
         Ok(Some(unit))
     }
 }
@@ -322,7 +399,7 @@ pub async fn route(
     category: &CategoryRow,
     place: &CasePlace,
 ) -> ApiResult<Option<UnitRow>> {
-    Router::load(tx, town_id).await?.route(tx, now, categories, category, place).await
+    Router::load(tx, town_id, std::slice::from_ref(place)).await?.route(tx, now, categories, category, place).await
 }
 
 /// The unit an overdue case escalates to from `from`, or `None` at the top.
@@ -340,10 +417,12 @@ pub async fn escalation_target(
     };
     let Some(next) = from.unit_kind().and_then(UnitKind::escalates_to) else { return Ok(None) };
     match next {
-        UnitKind::VillageCommittee => match Router::without_rules(tx, c.town_id).await?.unit_at(tx, now, next, &place).await? {
-            Some(u) => Ok(Some(u)),
-            None => Ok(catalog::unit_by_code(tx.db(), c.town_id, rules::DEFAULT_ESCALATION_OFFICE).await?),
-        },
+        UnitKind::VillageCommittee => {
+            match Router::without_rules(tx, c.town_id, &[place]).await?.unit_at(tx, now, next, &place).await? {
+                Some(u) => Ok(Some(u)),
+                None => Ok(catalog::unit_by_code(tx.db(), c.town_id, rules::DEFAULT_ESCALATION_OFFICE).await?),
+            }
+        }
         UnitKind::TownOffice => {
             // The office the category's rules name, else the default office.
             let categories = catalog::categories(tx.db(), c.town_id).await?;
@@ -540,7 +619,12 @@ async fn resolve_place(state: &AppState, town_id: Uuid, input: &CaseInput) -> Ap
             natural_village_id: Some(h.natural_village_id),
             grid_id: Some(h.grid_id),
         };
-        return Ok(Located { place, area_pending: false, lat: input.lat.or(Some(h.lat)), lon: input.lon.or(Some(h.lon)) });
+        return Ok(Located {
+            place,
+            area_pending: false,
+            lat: input.lat.or(Some(h.lat)),
+            lon: input.lon.or(Some(h.lon)),
+        });
     }
     match (input.lat, input.lon) {
         (Some(lat), Some(lon)) => {
@@ -641,7 +725,7 @@ pub async fn create(
     actor: &Actor,
     input: CaseInput,
     idem: Option<&IdemKey>,
-) -> ApiResult<CaseRow> {
+) -> ApiResult<Created> {
     let now = state.now();
     let town_id = resolve_town(state, principal, &input).await?;
     may_report(state, principal, town_id).await?;
@@ -681,9 +765,20 @@ pub async fn create(
         idem: idem.cloned(),
         input,
     };
-    let row = state.case_writer().submit(job).await??;
-    state.0.case_events.publish(CaseChange::of("created", &row));
-    Ok(row)
+    let created = state.case_writer().submit(job).await??;
+    state.0.case_events.publish(CaseChange::of("created", &created.row));
+    Ok(created)
+}
+
+/// A case just written, with what its write knew (enough to answer without reading it back).
+pub struct Created {
+    pub row: CaseRow,
+    /// Its first timeline entry.
+    pub event: cases::EventRow,
+    pub category: CategoryRow,
+    pub unit: Option<UnitRow>,
+    pub tags: Vec<String>,
+    pub city_id: Uuid,
 }
 
 /// A report checked and located outside the write lock, waiting for the intake's group commit
@@ -704,7 +799,7 @@ pub struct CaseJob {
 
 /// The intake's group commit: reports from every request queue here and are written together,
 /// at most [`MAX_CASE_BATCH`] in one transaction per town.
-pub type CaseWriter = Batcher<CaseJob, ApiResult<CaseRow>>;
+pub type CaseWriter = Batcher<CaseJob, ApiResult<Created>>;
 
 /// Reports waiting at most (beyond that the reporter is answered 503 and may retry).
 const CASE_QUEUE_LEN: usize = 4_096;
@@ -734,13 +829,13 @@ impl AppState {
 /// Write a batch of reports, one transaction per town. When a transaction fails as a whole (a
 /// database error, or two reports under one `Idempotency-Key`), its reports are written again
 /// one by one, so that one report's trouble is only its own.
-async fn create_jobs(state: &AppState, jobs: &[CaseJob]) -> Vec<ApiResult<CaseRow>> {
+async fn create_jobs(state: &AppState, jobs: &[CaseJob]) -> Vec<ApiResult<Created>> {
     let now = state.now();
     let mut by_town: std::collections::BTreeMap<Uuid, Vec<usize>> = std::collections::BTreeMap::new();
     for (i, j) in jobs.iter().enumerate() {
         by_town.entry(j.town_id).or_default().push(i);
     }
-    let mut out: Vec<Option<ApiResult<CaseRow>>> = jobs.iter().map(|_| None).collect();
+    let mut out: Vec<Option<ApiResult<Created>>> = jobs.iter().map(|_| None).collect();
     for indexes in by_town.into_values() {
         let group: Vec<&CaseJob> = indexes.iter().map(|&i| &jobs[i]).collect();
         match create_together(state, now, &group).await {
@@ -753,9 +848,11 @@ async fn create_jobs(state: &AppState, jobs: &[CaseJob]) -> Vec<ApiResult<CaseRo
             Err(e) => {
                 tracing::warn!(status = %e.status, code = e.code, reports = group.len(), "a case batch failed; writing its reports one by one");
                 for (&i, job) in indexes.iter().zip(&group) {
-                    out[i] = Some(create_together(state, now, std::slice::from_ref(job)).await.and_then(|mut o| {
-                        o.pop().unwrap_or_else(|| Err(ApiError::internal()))
-                    }));
+                    out[i] = Some(
+                        create_together(state, now, std::slice::from_ref(job))
+                            .await
+                            .and_then(|mut o| o.pop().unwrap_or_else(|| Err(ApiError::internal()))),
+                    );
                 }
             }
         }
@@ -770,7 +867,7 @@ async fn create_together(
     state: &AppState,
     now: DateTime<Utc>,
     jobs: &[&CaseJob],
-) -> ApiResult<Vec<ApiResult<CaseRow>>> {
+) -> ApiResult<Vec<ApiResult<Created>>> {
     let Some(first) = jobs.first() else { return Ok(Vec::new()) };
     let town_id = first.town_id;
     let mut tx = state.store().begin().await?;
@@ -780,9 +877,10 @@ async fn create_together(
     let short_code = town.short_code.clone().unwrap_or_else(|| "WW".into());
     let categories = catalog::categories(tx.db(), town_id).await?;
     let policies = catalog::policies(tx.db(), town_id).await?;
-    let mut router = Router::load(&tx, town_id).await?;
-    let mut outcomes: Vec<Option<ApiResult<CaseRow>>> = jobs.iter().map(|_| None).collect();
-    let mut accepted: Vec<usize> = Vec::with_capacity(jobs.len());
+    let places: Vec<CasePlace> = jobs.iter().map(|j| j.located.place).collect();
+    let mut router = Router::load(&tx, town_id, &places).await?;
+    let mut outcomes: Vec<Option<ApiResult<Created>>> = jobs.iter().map(|_| None).collect();
+    let mut accepted: Vec<(usize, CategoryRow, Option<UnitRow>)> = Vec::with_capacity(jobs.len());
     let mut new_cases = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let input = &job.input;
@@ -802,11 +900,20 @@ async fn create_together(
             .unwrap_or_else(|| rules::DeadlinePolicy::default_for(input.priority));
         let case_id = Uuid::now_v7();
         if let Some(k) = &job.idem {
-            wuwei_store::idempotency::store(&tx, now, &k.key_hash, job.user_id, &k.request_hash, 201, &case_id.to_string())
-                .await?;
+            wuwei_store::idempotency::store(
+                &tx,
+                now,
+                &k.key_hash,
+                job.user_id,
+                &k.request_hash,
+                201,
+                &case_id.to_string(),
+            )
+            .await?;
         }
         let unit = router.route(&mut tx, now, &categories, category, &place).await?;
-        accepted.push(i);
+        let unit_id = unit.as_ref().map(|u| u.id);
+        accepted.push((i, category.clone(), unit));
         new_cases.push((
             job.actor.clone(),
             NewCase {
@@ -827,13 +934,14 @@ async fn create_together(
                 reporter_name: job.reporter_name.clone(),
                 reporter_phone: job.reporter_phone.clone(),
                 state: if input.draft { CaseState::Collected } else { CaseState::Reported },
-                unit_id: unit.as_ref().map(|u| u.id),
+                unit_id,
                 policy,
                 possible_duplicate_of: job.duplicate,
             },
         ));
     }
-    let rows = cases::insert_new_cases(&mut tx, now, new_cases).await?;
+    let (rows, events): (Vec<CaseRow>, Vec<cases::EventRow>) =
+        cases::insert_new_cases(&mut tx, now, new_cases).await?.into_iter().unzip();
     let urgent = |r: &&CaseRow| r.priority() == Priority::Urgent && r.state() == CaseState::Reported;
     if rows.iter().any(|r| urgent(&r)) {
         let to = dispatchers(&tx, town_id).await?;
@@ -841,12 +949,13 @@ async fn create_together(
             notify(state, &tx, now, r, Notice::Urgent, &to).await?;
         }
     }
-    crate::layers::tag_new_cases(&tx, &rows, now).await?;
+    let tags = crate::layers::tag_new_cases(&tx, &rows, now).await?;
     if !rows.is_empty() {
         tx.commit(now).await?;
     }
-    for (i, row) in accepted.into_iter().zip(rows) {
-        outcomes[i] = Some(Ok(row));
+    for (((i, category, unit), (row, event)), tags) in accepted.into_iter().zip(rows.into_iter().zip(events)).zip(tags)
+    {
+        outcomes[i] = Some(Ok(Created { row, event, category, unit, tags, city_id: town.city_id }));
     }
     Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal()))).collect())
 }

@@ -89,20 +89,30 @@ pub fn tags_at(areas: &[ProtectedArea], lat: f64, lon: f64) -> Vec<(String, Opti
 /// Tag a new case from where it lies, in its own transaction. Every way a case arrives calls
 /// this (or [`tag_new_cases`]) before committing.
 pub async fn tag_new_case(_state: &AppState, tx: &Tx, row: &CaseRow, now: DateTime<Utc>) -> ApiResult<()> {
-    tag_new_cases(tx, std::slice::from_ref(row), now).await
+    tag_new_cases(tx, std::slice::from_ref(row), now).await.map(drop)
 }
 
-/// Tag new cases of one town: its protected areas are read once for all of them.
-pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<()> {
+/// Tag new cases of one town: its protected areas are read once for all of them. Returns each
+/// case's tags, as [`layers::case_tags`] would read them back.
+pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<Vec<Vec<String>>> {
     let mut areas = None;
+    let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let (Some(lat), Some(lon)) = (row.lat, row.lon) else { continue };
+        let (Some(lat), Some(lon)) = (row.lat, row.lon) else {
+            out.push(Vec::new());
+            continue;
+        };
         let areas = match &mut areas {
             Some(a) => a,
             None => areas.insert(protected_areas(tx.db(), row.town_id).await?),
         };
         let tags = tags_at(areas.as_slice(), lat, lon);
         layers::tag_case(tx, now, row.town_id, row.id, &tags).await?;
+        let mut names: Vec<String> =
+            tags.into_iter().map(|(t, _)| t.chars().take(layers::TAG_CHARS).collect()).collect();
+        names.sort();
+        names.dedup();
+        out.push(names);
     }
-    Ok(())
+    Ok(out)
 }

@@ -114,11 +114,11 @@ async fn next_numbers(tx: &Tx, town_id: Uuid, short_code: &str, now: DateTime<Ut
     let count = i32::try_from(n).map_err(|_| StoreError::Invariant("too many cases in one batch".into()))?;
     let row = tx
         .db()
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [
-            town_id.into(),
-            day.to_string().into(),
-            count.into(),
-        ]))
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [town_id.into(), day.to_string().into(), count.into()],
+        ))
         .await?
         .ok_or_else(|| StoreError::Invariant("day counter returned no row".into()))?;
     let last: i32 = row.try_get("", "last_seq")?;
@@ -134,36 +134,41 @@ pub struct EventDraft<'a> {
     pub data: Option<Value>,
 }
 
-fn event_model(town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> case_event::ActiveModel {
-    case_event::ActiveModel {
-        town_id: Set(town_id),
-        id: Set(Uuid::now_v7()),
-        case_id: Set(case_id),
-        at: Set(at),
-        actor_id: Set(e.actor.id),
-        actor_name: Set(e.actor.name.chars().take(64).collect()),
-        action: Set(e.action.to_string()),
-        from_state: Set(e.from.map(|s| s.as_str().to_string())),
-        to_state: Set(e.to.map(|s| s.as_str().to_string())),
-        note: Set(e.note),
-        data: Set(e.data.map(|d| d.to_string())),
+fn event_model(town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> EventRow {
+    EventRow {
+        town_id,
+        id: Uuid::now_v7(),
+        case_id,
+        at,
+        actor_id: e.actor.id,
+        actor_name: e.actor.name.chars().take(64).collect(),
+        action: e.action.to_string(),
+        from_state: e.from.map(|s| s.as_str().to_string()),
+        to_state: e.to.map(|s| s.as_str().to_string()),
+        note: e.note,
+        data: e.data.map(|d| d.to_string()),
     }
 }
 
 pub async fn add_event(tx: &Tx, town_id: Uuid, case_id: Uuid, at: DateTime<Utc>, e: EventDraft<'_>) -> Result<()> {
-    event_model(town_id, case_id, at, e).insert(tx.db()).await?;
+    event_model(town_id, case_id, at, e).into_active_model().insert(tx.db()).await?;
     Ok(())
 }
 
 pub async fn insert_case(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, new: NewCase) -> Result<CaseRow> {
     let mut rows = insert_new_cases(tx, now, vec![(actor.clone(), new)]).await?;
-    rows.pop().ok_or_else(|| StoreError::Invariant("a case without its row".into()))
+    rows.pop().map(|(row, _)| row).ok_or_else(|| StoreError::Invariant("a case without its row".into()))
 }
 
 /// New cases with their first timeline entries, audit entries and figures, numbered in the
 /// order given: a few statements whatever their number (the intake's group commit writes a
-/// batch of reports this way). Every case must be of one town.
-pub async fn insert_new_cases(tx: &mut Tx, now: DateTime<Utc>, new: Vec<(Actor, NewCase)>) -> Result<Vec<CaseRow>> {
+/// batch of reports this way). Every case must be of one town. Returns each case with its
+/// timeline entry, as written.
+pub async fn insert_new_cases(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    new: Vec<(Actor, NewCase)>,
+) -> Result<Vec<(CaseRow, EventRow)>> {
     let Some((_, first)) = new.first() else { return Ok(Vec::new()) };
     // The rows answered are built here, not read back: with the time as the databases keep it.
     let now = crate::micros(now);
@@ -263,10 +268,10 @@ pub async fn insert_new_cases(tx: &mut Tx, now: DateTime<Utc>, new: Vec<(Actor, 
     for chunk in crate::statement_chunks(rows.iter().map(|c| c.clone().into_active_model()).collect()) {
         case::Entity::insert_many(chunk).exec(tx.db()).await?;
     }
-    for chunk in crate::statement_chunks(events) {
+    for chunk in crate::statement_chunks(events.iter().map(|e| e.clone().into_active_model()).collect()) {
         case_event::Entity::insert_many(chunk).exec(tx.db()).await?;
     }
-    Ok(rows)
+    Ok(rows.into_iter().zip(events).collect())
 }
 
 pub async fn case_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<CaseRow>> {

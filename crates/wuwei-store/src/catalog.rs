@@ -406,6 +406,25 @@ pub async fn units_of_regions(db: &impl ConnectionTrait, region_ids: &[Uuid]) ->
     Ok(handling_unit::Entity::find().filter(handling_unit::Column::RegionId.is_in(region_ids.to_vec())).all(db).await?)
 }
 
+/// A town's grid and village committee units at the given regions, through the
+/// (town, kind, region) index; the ids come in padded `IN` lists (`lookup_chunks`).
+pub async fn units_at_regions(db: &impl ConnectionTrait, town_id: Uuid, region_ids: &[Uuid]) -> Result<Vec<UnitRow>> {
+    let mut out = Vec::new();
+    for chunk in crate::lookup_chunks(region_ids.to_vec()) {
+        out.extend(
+            handling_unit::Entity::find()
+                .filter(handling_unit::Column::TownId.eq(town_id))
+                .filter(
+                    handling_unit::Column::Kind.is_in([UnitKind::Grid.as_str(), UnitKind::VillageCommittee.as_str()]),
+                )
+                .filter(handling_unit::Column::RegionId.is_in(chunk))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 pub async fn add_member(tx: &Tx, town_id: Uuid, unit_id: Uuid, user_id: Uuid) -> Result<()> {
     let exists = unit_member::Entity::find_by_id((town_id, unit_id, user_id)).one(tx.db()).await?;
     if exists.is_none() {

@@ -179,6 +179,9 @@ pub async fn protected_layers(db: &impl Conn, town_id: Uuid) -> Result<Vec<Layer
 
 // ---- case tags ----
 
+/// A tag's length as kept.
+pub const TAG_CHARS: usize = 32;
+
 /// Add tags to a case (existing ones are kept).
 pub async fn tag_case(
     tx: &Tx,
@@ -194,7 +197,7 @@ pub async fn tag_case(
         case_tag::Entity::insert(case_tag::ActiveModel {
             town_id: Set(town_id),
             case_id: Set(case_id),
-            tag: Set(tag.chars().take(32).collect()),
+            tag: Set(tag.chars().take(TAG_CHARS).collect()),
             layer_id: Set(*layer_id),
             created_at: Set(now),
         })

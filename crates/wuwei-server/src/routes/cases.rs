@@ -245,8 +245,6 @@ fn mask_phone(p: &str) -> String {
 pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<CaseDetail> {
     let db = state.store().db();
     let capacities = caseflow::capacities(state, &auth.principal, &c).await?;
-    let may_call = capacities.iter().any(|k| matches!(k, rules::Capacity::Dispatcher | rules::Capacity::Handler));
-    let phone = |p: &Option<String>| p.as_ref().map(|p| if may_call { p.clone() } else { mask_phone(p) });
     let events = cases::timeline(db, c.town_id, c.id).await?;
     // Entries name people as people know them: the account's display name (the login name is
     // what the entry recorded, and what the audit log keeps).
@@ -255,19 +253,7 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
     actor_ids.dedup();
     let names: std::collections::HashMap<Uuid, String> =
         accounts::users_by_ids(db, &actor_ids).await?.into_iter().map(|u| (u.id, u.display_name)).collect();
-    let timeline = events
-        .into_iter()
-        .map(|e| TimelineEntry {
-            at: e.at,
-            actor_id: e.actor_id,
-            actor_name: e.actor_id.and_then(|id| names.get(&id).cloned()).unwrap_or(e.actor_name),
-            action: e.action,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            note: e.note,
-            data: e.data.and_then(|d| serde_json::from_str(&d).ok()),
-        })
-        .collect();
+    let timeline = events.into_iter().map(|e| timeline_entry(e, &names)).collect();
     let attachments = cases::attachments(db, c.town_id, c.id)
         .await?
         .into_iter()
@@ -297,15 +283,87 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
             created_at: s.created_at,
         })
         .collect();
-    let merged_reporters = cases::reporters(db, c.town_id, c.id)
-        .await?
+    let parts = DetailParts {
+        summary: summaries(state, std::slice::from_ref(&c)).await?.pop().ok_or_else(ApiError::internal)?,
+        capacities,
+        timeline,
+        attachments,
+        supervisions,
+        merged_reporters: cases::reporters(db, c.town_id, c.id).await?,
+        tags: wuwei_store::layers::case_tags(db, c.town_id, c.id).await?,
+        alarm_count: wuwei_store::cameras::alarm_count_of_case(db, c.town_id, c.id).await?,
+    };
+    Ok(assemble(c, parts))
+}
+
+/// The answer to a new case, from what the write batch knew: its only timeline entry, its
+/// category, unit and tags, no attachments, supervisions or merged reporters yet. Two reads
+/// (the region names, and the principal's units when an office took the case) instead of a
+/// dozen.
+pub async fn detail_of_new(state: &AppState, auth: &Auth, new: caseflow::Created) -> ApiResult<CaseDetail> {
+    let caseflow::Created { row: c, event, category, unit, tags, city_id } = new;
+    let capacities = caseflow::capacities_on_new(state, &auth.principal, &c, unit.as_ref(), city_id).await?;
+    let mut names = std::collections::HashMap::new();
+    if let (Some(user), Some(id)) = (&auth.user, event.actor_id)
+        && user.id == id
+    {
+        names.insert(id, user.display_name.clone());
+    }
+    let ids: Vec<Uuid> = [c.admin_village_id, c.natural_village_id, c.grid_id].into_iter().flatten().collect();
+    let n = Names {
+        categories: HashMap::from([(category.id, category)]),
+        units: unit.map(|u| (u.id, u)).into_iter().collect(),
+        regions: regions::names_of(state.store().db(), &ids).await?,
+    };
+    let parts = DetailParts {
+        summary: summary(&c, &n),
+        capacities,
+        timeline: vec![timeline_entry(event, &names)],
+        attachments: Vec::new(),
+        supervisions: Vec::new(),
+        merged_reporters: Vec::new(),
+        tags,
+        alarm_count: None,
+    };
+    Ok(assemble(c, parts))
+}
+
+fn timeline_entry(e: cases::EventRow, names: &HashMap<Uuid, String>) -> TimelineEntry {
+    TimelineEntry {
+        at: e.at,
+        actor_id: e.actor_id,
+        actor_name: e.actor_id.and_then(|id| names.get(&id).cloned()).unwrap_or(e.actor_name),
+        action: e.action,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        note: e.note,
+        data: e.data.and_then(|d| serde_json::from_str(&d).ok()),
+    }
+}
+
+/// What a case's detail shows besides the row itself.
+struct DetailParts {
+    summary: CaseSummary,
+    capacities: Vec<rules::Capacity>,
+    timeline: Vec<TimelineEntry>,
+    attachments: Vec<AttachmentDto>,
+    supervisions: Vec<SupervisionDto>,
+    merged_reporters: Vec<cases::ReporterRow>,
+    tags: Vec<String>,
+    alarm_count: Option<i32>,
+}
+
+fn assemble(c: CaseRow, p: DetailParts) -> CaseDetail {
+    let may_call = p.capacities.iter().any(|k| matches!(k, rules::Capacity::Dispatcher | rules::Capacity::Handler));
+    let phone = |p: &Option<String>| p.as_ref().map(|p| if may_call { p.clone() } else { mask_phone(p) });
+    let merged_reporters = p
+        .merged_reporters
         .into_iter()
         .map(|r| ReporterDto { name: r.name, phone: phone(&r.phone), from_case_id: Some(r.from_case_id) })
         .collect();
-    let allowed = rules::allowed_actions(c.state(), &capacities);
-    let s = summaries(state, std::slice::from_ref(&c)).await?.pop().ok_or_else(ApiError::internal)?;
-    Ok(CaseDetail {
-        summary: s,
+    let allowed = rules::allowed_actions(c.state(), &p.capacities);
+    CaseDetail {
+        summary: p.summary,
         description: c.description.clone(),
         reporter: ReporterDto { name: c.reporter_name.clone(), phone: phone(&c.reporter_phone), from_case_id: None },
         merged_reporters,
@@ -319,14 +377,14 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
         resolved_at: c.resolved_at,
         merged_into_id: c.merged_into_id,
         reopen_count: c.reopen_count,
-        timeline,
-        attachments,
-        supervisions,
+        timeline: p.timeline,
+        attachments: p.attachments,
+        supervisions: p.supervisions,
         allowed_actions: allowed.iter().map(|a| a.as_str().to_string()).collect(),
-        capacities: capacities.iter().map(|k| k.as_str().to_string()).collect(),
-        tags: wuwei_store::layers::case_tags(state.store().db(), c.town_id, c.id).await?,
-        alarm_count: wuwei_store::cameras::alarm_count_of_case(state.store().db(), c.town_id, c.id).await?,
-    })
+        capacities: p.capacities.iter().map(|k| k.as_str().to_string()).collect(),
+        tags: p.tags,
+        alarm_count: p.alarm_count,
+    }
 }
 
 // ---- reporting ----
@@ -461,7 +519,7 @@ pub async fn create_case(
     auth.require_any(Permission::CasesReport)?;
     let input = parse_create(parse_json(&body)?)?;
     match caseflow::create(&state, &auth.principal, auth.user.as_ref(), &auth.actor(), input, idem.as_ref()).await {
-        Ok(row) => Ok((StatusCode::CREATED, Json(detail(&state, &auth, row).await?)).into_response()),
+        Ok(new) => Ok((StatusCode::CREATED, Json(detail_of_new(&state, &auth, new).await?)).into_response()),
         Err(e) => {
             // A concurrent twin with the same key won the race: answer as it did.
             if let Some(k) = &idem

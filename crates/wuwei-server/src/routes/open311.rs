@@ -814,20 +814,22 @@ async fn create(
         reporter_phone: phone,
     };
     let actor = wuwei_store::Actor { id: Some(principal.user_id), name: principal.username.clone() };
-    let row = caseflow::create(state, &principal, None, &actor, input, None).await.map_err(|e| match (e.status, e.code) {
-        (StatusCode::FORBIDDEN, _) => Open311Error::forbidden(say(
-            "该 api_key 无权在本辖区上报",
-            "this api_key may not report in this jurisdiction",
-        )),
-        (_, "outside_town") => {
-            Open311Error::bad_request(say("位置不在本辖区内", "the location is outside the jurisdiction"))
-        }
-        (_, "validation_failed") if e.fields.iter().any(|f| f.field == "town_id") => Open311Error::forbidden(say(
-            "该 api_key 无权在本辖区上报",
-            "this api_key may not report in this jurisdiction",
-        )),
-        _ => Open311Error::from(e),
-    })?;
+    let row =
+        caseflow::create(state, &principal, None, &actor, input, None).await.map(|c| c.row).map_err(|e| {
+            match (e.status, e.code) {
+                (StatusCode::FORBIDDEN, _) => Open311Error::forbidden(say(
+                    "该 api_key 无权在本辖区上报",
+                    "this api_key may not report in this jurisdiction",
+                )),
+                (_, "outside_town") => {
+                    Open311Error::bad_request(say("位置不在本辖区内", "the location is outside the jurisdiction"))
+                }
+                (_, "validation_failed") if e.fields.iter().any(|f| f.field == "town_id") => Open311Error::forbidden(
+                    say("该 api_key 无权在本辖区上报", "this api_key may not report in this jurisdiction"),
+                ),
+                _ => Open311Error::from(e),
+            }
+        })?;
     let notice = match row.due_at {
         Some(due) => say(
             &format!("已上报，编号 {}，将于 {} 前受理。", row.number, w3c(due)),

@@ -909,10 +909,8 @@ pub async fn redeem(
     issues.into_result()?;
     let req = RedeemRequest { household_id: body.household_id, lines, idempotency_key: body.idempotency_key };
     // A retry under a key already redeemed is answered by the batch too (200, the first receipt).
-    let done = state
-        .redeemer()
-        .submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() })
-        .await?;
+    let done =
+        state.redeemer().submit(RedeemJob { clerk: clerk(&auth), store: store.clone(), req: req.clone() }).await?;
     match done {
         Ok(done) => {
             let dto = counter_receipt(&state, &counter, done.household, done.redemption).await?;
