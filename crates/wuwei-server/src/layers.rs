@@ -92,27 +92,35 @@ pub async fn tag_new_case(_state: &AppState, tx: &Tx, row: &CaseRow, now: DateTi
     tag_new_cases(tx, std::slice::from_ref(row), now).await.map(drop)
 }
 
-/// Tag new cases of one town: its protected areas are read once for all of them. Returns each
-/// case's tags, as [`layers::case_tags`] would read them back.
+/// Tag new cases of one town: its protected areas are read once for all of them, the tags written
+/// together. Returns each case's tags, as [`layers::case_tags`] would read them back.
 pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<Vec<Vec<String>>> {
+    let Some(first) = rows.first() else { return Ok(Vec::new()) };
     let mut areas = None;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut tagged = Vec::with_capacity(rows.len());
     for row in rows {
-        let (Some(lat), Some(lon)) = (row.lat, row.lon) else {
-            out.push(Vec::new());
-            continue;
-        };
+        let (Some(lat), Some(lon)) = (row.lat, row.lon) else { continue };
         let areas = match &mut areas {
             Some(a) => a,
-            None => areas.insert(protected_areas(tx.db(), row.town_id).await?),
+            None => areas.insert(protected_areas(tx.db(), first.town_id).await?),
         };
         let tags = tags_at(areas.as_slice(), lat, lon);
-        layers::tag_case(tx, now, row.town_id, row.id, &tags).await?;
-        let mut names: Vec<String> =
-            tags.into_iter().map(|(t, _)| t.chars().take(layers::TAG_CHARS).collect()).collect();
-        names.sort();
-        names.dedup();
-        out.push(names);
+        if !tags.is_empty() {
+            tagged.push((row.id, tags));
+        }
     }
-    Ok(out)
+    layers::tag_cases(tx, now, first.town_id, &tagged).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut names: Vec<String> = tagged
+                .iter()
+                .filter(|(id, _)| *id == row.id)
+                .flat_map(|(_, tags)| tags.iter().map(|(t, _)| t.chars().take(layers::TAG_CHARS).collect()))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        })
+        .collect())
 }

@@ -447,10 +447,6 @@ pub async fn insert_session(tx: &mut Tx, now: DateTime<Utc>, user: &UserRow, new
     Ok(row)
 }
 
-pub async fn session_by_token_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<SessionRow>> {
-    Ok(session::Entity::find().filter(session::Column::TokenHash.eq(hash)).one(db).await?)
-}
-
 /// A session by its token's hash with its account, in one read (every signed-in request asks).
 pub async fn session_and_user_by_token_hash(
     db: &impl ConnectionTrait,

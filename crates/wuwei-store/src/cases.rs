@@ -498,15 +498,16 @@ pub async fn find_duplicate(
 ) -> Result<Option<Uuid>> {
     let (min_lat, min_lon, max_lat, max_lon) = rules::bounding_box(lat, lon, rules::DUPLICATE_RADIUS_M);
     let since = now - chrono::Duration::hours(rules::DUPLICATE_WINDOW_HOURS);
-    let open: Vec<String> = CaseState::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str().to_string()).collect();
-    let rows: Vec<(Uuid, Option<f64>, Option<f64>)> = case::Entity::find()
+    // The state is checked here, not in the query, so that the query seeks the index
+    // `cases_town_category_reported_place` (m0010) and filters by place inside it.
+    let rows: Vec<(Uuid, String, Option<f64>, Option<f64>)> = case::Entity::find()
         .select_only()
         .column(case::Column::Id)
+        .column(case::Column::State)
         .column(case::Column::Lat)
         .column(case::Column::Lon)
         .filter(case::Column::TownId.eq(town_id))
         .filter(case::Column::CategoryId.eq(category_id))
-        .filter(case::Column::State.is_in(open))
         .filter(case::Column::ReportedAt.gte(since))
         .filter(case::Column::Lat.between(min_lat, max_lat))
         .filter(case::Column::Lon.between(min_lon, max_lon))
@@ -516,7 +517,8 @@ pub async fn find_duplicate(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, la, lo)| Some((id, rules::distance_m(lat, lon, la?, lo?))))
+        .filter(|(_, state, _, _)| CaseState::parse(state).is_some_and(|s| s.is_open()))
+        .filter_map(|(id, _, la, lo)| Some((id, rules::distance_m(lat, lon, la?, lo?))))
         .filter(|(_, d)| *d <= rules::DUPLICATE_RADIUS_M)
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(id, _)| id))

@@ -182,28 +182,28 @@ pub async fn protected_layers(db: &impl Conn, town_id: Uuid) -> Result<Vec<Layer
 /// A tag's length as kept.
 pub const TAG_CHARS: usize = 32;
 
-/// Add tags to a case (existing ones are kept).
-pub async fn tag_case(
+/// Add tags to cases of one town (existing ones are kept): multi-row statements, whatever the
+/// number of cases.
+pub async fn tag_cases(
     tx: &Tx,
     now: DateTime<Utc>,
     town_id: Uuid,
-    case_id: Uuid,
-    tags: &[(String, Option<Uuid>)],
+    tags: &[(Uuid, Vec<(String, Option<Uuid>)>)],
 ) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    for (tag, layer_id) in tags {
-        case_tag::Entity::insert(case_tag::ActiveModel {
-            town_id: Set(town_id),
-            case_id: Set(case_id),
-            tag: Set(tag.chars().take(TAG_CHARS).collect()),
-            layer_id: Set(*layer_id),
-            created_at: Set(now),
+    let rows: Vec<case_tag::ActiveModel> = tags
+        .iter()
+        .flat_map(|(case_id, tags)| {
+            tags.iter().map(move |(tag, layer_id)| case_tag::ActiveModel {
+                town_id: Set(town_id),
+                case_id: Set(*case_id),
+                tag: Set(tag.chars().take(TAG_CHARS).collect()),
+                layer_id: Set(*layer_id),
+                created_at: Set(now),
+            })
         })
-        .on_conflict_do_nothing()
-        .exec(tx.db())
-        .await?;
+        .collect();
+    for chunk in crate::statement_chunks(rows) {
+        case_tag::Entity::insert_many(chunk).on_conflict_do_nothing().exec(tx.db()).await?;
     }
     Ok(())
 }

@@ -488,7 +488,8 @@ fn parse_create(req: CreateCase) -> ApiResult<CaseInput> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Up to 128 characters; retries with the same key return the first result")),
     responses((status = 201, body = CaseDetail), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "The key was used for a different request"),
-        (status = 422, body = crate::error::ErrorBody, description = "Unknown category, location outside the town, ...")))]
+        (status = 422, body = crate::error::ErrorBody, description = "Unknown category, location outside the town, ..."),
+        (status = 503, body = crate::error::ErrorBody, description = "busy: too many reports are waiting (4,096); retry with the same Idempotency-Key after Retry-After")))]
 pub async fn create_case(
     State(state): State<AppState>,
     auth: Auth,

@@ -13,6 +13,7 @@ mod m0006_points_workflow;
 mod m0007_devices;
 mod m0008_mediation;
 mod m0009_cameras;
+mod m0010_intake_lookups;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_devices::Migration),
             Box::new(m0008_mediation::Migration),
             Box::new(m0009_cameras::Migration),
+            Box::new(m0010_intake_lookups::Migration),
         ]
     }
 }

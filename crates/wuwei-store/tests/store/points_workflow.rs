@@ -489,11 +489,13 @@ struct MGoods {
 }
 
 /// A basket the model expects to be redeemed, as [`Sim::record_redemption`] books it.
+#[derive(Debug, Clone)]
 struct Made {
     household: usize,
     store: usize,
     key: String,
     lines: Vec<(Uuid, u32)>,
+    /// Merged by goods index.
     merged: BTreeMap<usize, i64>,
     total: i64,
 }
@@ -501,13 +503,7 @@ struct Made {
 #[derive(Debug, Clone)]
 struct MRedemption {
     id: Uuid,
-    store: usize,
-    household: usize,
-    key: String,
-    lines: Vec<(Uuid, u32)>,
-    /// Merged by goods index.
-    merged: BTreeMap<usize, i64>,
-    total: i64,
+    basket: Made,
     posting: usize,
     returned: bool,
 }
@@ -848,7 +844,7 @@ impl Sim {
     /// A redemption the model predicted was made: take the stock, book the posting, check the
     /// balance after and the household the store read for the receipt, remember it for returns.
     async fn record_redemption(&mut self, what: &str, r: &shop::Redeemed, basket: Made) -> Checked {
-        let Made { household: h, store: s, key, lines, merged, total } = basket;
+        let Made { household: h, store: s, total, .. } = basket;
         let hid = self.households[h].id;
         ensure!(
             r.redemption.row.total_points == total,
@@ -862,7 +858,7 @@ impl Sim {
             "the receipt's household {:?} (model {hid})",
             r.household.as_ref().map(|row| row.id)
         );
-        for (g, q) in &merged {
+        for (g, q) in &basket.merged {
             self.m.goods[s][*g].stock -= q;
         }
         let entries = vec![(Account::household(hid), -total), (Account::store_redemption(self.stores[s].id), total)];
@@ -874,17 +870,7 @@ impl Sim {
             r.redemption.row.balance_after,
             self.balance(Account::household(hid))
         );
-        self.m.redemptions.push(MRedemption {
-            id: r.redemption.row.id,
-            store: s,
-            household: h,
-            key,
-            lines,
-            merged,
-            total,
-            posting,
-            returned: false,
-        });
+        self.m.redemptions.push(MRedemption { id: r.redemption.row.id, basket, posting, returned: false });
         Ok(())
     }
 
@@ -1417,11 +1403,11 @@ impl Sim {
                 }
                 let r = self.m.redemptions[*redemption as usize % self.m.redemptions.len()].clone();
                 let req = RedeemRequest {
-                    household_id: self.households[r.household].id,
-                    lines: r.lines.clone(),
-                    idempotency_key: r.key.clone(),
+                    household_id: self.households[r.basket.household].id,
+                    lines: r.basket.lines.clone(),
+                    idempotency_key: r.basket.key.clone(),
                 };
-                let store_row = self.stores[r.store].clone();
+                let store_row = self.stores[r.basket.store].clone();
                 match shop::redeem(&mut tx, &self.clerk, now, &store_row, &req).await {
                     Ok(again) => {
                         ensure!(again.replayed && again.redemption.row.id == r.id, "replay", "{r:?} again: {again:?}");
@@ -1441,19 +1427,19 @@ impl Sim {
                 let i = candidates[redemption.n as usize % candidates.len()];
                 let r = self.m.redemptions[i].clone();
                 let predicted = !r.returned && !self.m.postings[r.posting].reversed;
-                let store_row = self.stores[r.store].clone();
+                let store_row = self.stores[r.basket.store].clone();
                 match shop::return_redemption(&mut tx, &self.clerk, now, &store_row, r.id, "质量问题").await {
                     Ok(done) => {
                         ensure!(predicted, "return", "{r:?} returned again");
                         ensure_commit(tx, now).await?;
-                        for (g, q) in &r.merged {
-                            self.m.goods[r.store][*g].stock += q;
+                        for (g, q) in &r.basket.merged {
+                            self.m.goods[r.basket.store][*g].stock += q;
                         }
                         self.m.redemptions[i].returned = true;
                         self.m.postings[r.posting].reversed = true;
                         let entries = self.m.postings[r.posting].entries.iter().map(|(a, p)| (*a, -p)).collect();
                         ensure!(
-                            done.row.total_points == r.total && done.row.returned_at == Some(now),
+                            done.row.total_points == r.basket.total && done.row.returned_at == Some(now),
                             "return",
                             "{r:?} returned as {:?}",
                             done.row
