@@ -182,14 +182,12 @@ pub async fn protected_layers(db: &impl Conn, town_id: Uuid) -> Result<Vec<Layer
 /// A tag's length as kept.
 pub const TAG_CHARS: usize = 32;
 
+/// A case's tags, each with the layer that gave it.
+pub type CaseTags = (Uuid, Vec<(String, Option<Uuid>)>);
+
 /// Add tags to cases of one town (existing ones are kept): multi-row statements, whatever the
 /// number of cases.
-pub async fn tag_cases(
-    tx: &Tx,
-    now: DateTime<Utc>,
-    town_id: Uuid,
-    tags: &[(Uuid, Vec<(String, Option<Uuid>)>)],
-) -> Result<()> {
+pub async fn tag_cases(tx: &Tx, now: DateTime<Utc>, town_id: Uuid, tags: &[CaseTags]) -> Result<()> {
     let rows: Vec<case_tag::ActiveModel> = tags
         .iter()
         .flat_map(|(case_id, tags)| {
