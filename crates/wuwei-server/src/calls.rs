@@ -267,7 +267,7 @@ pub async fn press(
             )
             .await?;
             devices::record_press(&tx, previous.as_ref(), town.id, site.origin_id, row.id, now).await?;
-            crate::layers::tag_new_case(state, &tx, &row, now).await?;
+            crate::layers::tag_new_case(state, &mut tx, &row, now).await?;
             let mut to = accounts::users_with_role_in_town(tx.db(), &[Role::Dispatcher], town.id).await?;
             if let Some(u) = &unit
                 && u.unit_kind() == Some(UnitKind::Grid)

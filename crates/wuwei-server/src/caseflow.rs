@@ -900,16 +900,15 @@ async fn create_together(
             .unwrap_or_else(|| rules::DeadlinePolicy::default_for(input.priority));
         let case_id = Uuid::now_v7();
         if let Some(k) = &job.idem {
-            wuwei_store::idempotency::store(
-                &tx,
+            wuwei_store::idempotency::store_later(
+                &mut tx,
                 now,
                 &k.key_hash,
                 job.user_id,
                 &k.request_hash,
                 201,
                 &case_id.to_string(),
-            )
-            .await?;
+            );
         }
         let unit = router.route(&mut tx, now, &categories, category, &place).await?;
         let unit_id = unit.as_ref().map(|u| u.id);
@@ -944,12 +943,14 @@ async fn create_together(
         cases::insert_new_cases(&mut tx, now, new_cases).await?.into_iter().unzip();
     let urgent = |r: &&CaseRow| r.priority() == Priority::Urgent && r.state() == CaseState::Reported;
     if rows.iter().any(|r| urgent(&r)) {
+        // Notices refer to their cases, which are still queued.
+        tx.flush().await?;
         let to = dispatchers(&tx, town_id).await?;
         for r in rows.iter().filter(urgent) {
             notify(state, &tx, now, r, Notice::Urgent, &to).await?;
         }
     }
-    let tags = crate::layers::tag_new_cases(&tx, &rows, now).await?;
+    let tags = crate::layers::tag_new_cases(&mut tx, &rows, now).await?;
     if !rows.is_empty() {
         tx.commit(now).await?;
     }

@@ -88,13 +88,13 @@ pub fn tags_at(areas: &[ProtectedArea], lat: f64, lon: f64) -> Vec<(String, Opti
 
 /// Tag a new case from where it lies, in its own transaction. Every way a case arrives calls
 /// this (or [`tag_new_cases`]) before committing.
-pub async fn tag_new_case(_state: &AppState, tx: &Tx, row: &CaseRow, now: DateTime<Utc>) -> ApiResult<()> {
+pub async fn tag_new_case(_state: &AppState, tx: &mut Tx, row: &CaseRow, now: DateTime<Utc>) -> ApiResult<()> {
     tag_new_cases(tx, std::slice::from_ref(row), now).await.map(drop)
 }
 
 /// Tag new cases of one town: its protected areas are read once for all of them, the tags written
 /// together. Returns each case's tags, as [`layers::case_tags`] would read them back.
-pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<Vec<Vec<String>>> {
+pub async fn tag_new_cases(tx: &mut Tx, rows: &[CaseRow], now: DateTime<Utc>) -> ApiResult<Vec<Vec<String>>> {
     let Some(first) = rows.first() else { return Ok(Vec::new()) };
     let mut areas = None;
     let mut tagged = Vec::with_capacity(rows.len());
@@ -109,7 +109,7 @@ pub async fn tag_new_cases(tx: &Tx, rows: &[CaseRow], now: DateTime<Utc>) -> Api
             tagged.push((row.id, tags));
         }
     }
-    layers::tag_cases(tx, now, first.town_id, &tagged).await?;
+    layers::tag_cases(tx, now, first.town_id, &tagged);
     Ok(rows
         .iter()
         .map(|row| {

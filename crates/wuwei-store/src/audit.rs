@@ -1,9 +1,10 @@
 //! The audit trail: appending inside a write transaction, listing, and verifying the chains.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -17,12 +18,15 @@ pub use crate::entity::audit_log::Model as AuditRow;
 /// Rows read per round trip while verifying: bounded memory whatever the chain's length.
 const VERIFY_BATCH: u64 = 2_000;
 
-pub(crate) async fn append(
+/// Append `drafts` to `chain`: its head is locked (made when missing) and read now; the
+/// statements that write the records and move the head are returned, to go to the database
+/// with the transaction's other writes (see `Tx::commit`).
+pub(crate) async fn append_statements(
     db: &impl ConnectionTrait,
     chain: &str,
     at: DateTime<Utc>,
     drafts: Vec<AuditDraft>,
-) -> Result<()> {
+) -> Result<Vec<Statement>> {
     // FOR UPDATE on PostgreSQL; on SQLite the writer lock already serialises us. The head is
     // made when missing (once per chain), so the usual case is one statement.
     let found = audit_head::Entity::find_by_id(chain.to_string()).lock_exclusive().one(db).await?;
@@ -83,18 +87,20 @@ pub(crate) async fn append(
             hash: Set(hash),
         });
     }
-    for chunk in crate::statement_chunks(rows) {
-        audit_log::Entity::insert_many(chunk).exec(db).await?;
-    }
-    audit_head::Entity::update(audit_head::ActiveModel {
-        chain: Set(chain.to_string()),
-        seq: Set(seq),
-        hash: Set(prev),
-        updated_at: Set(at),
-    })
-    .exec(db)
-    .await?;
-    Ok(())
+    let backend = db.get_database_backend();
+    let mut out: Vec<Statement> = crate::statement_chunks(rows)
+        .into_iter()
+        .map(|chunk| audit_log::Entity::insert_many(chunk).build(backend))
+        .collect();
+    out.push(
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Seq, Expr::value(seq))
+            .col_expr(audit_head::Column::Hash, Expr::value(prev))
+            .col_expr(audit_head::Column::UpdatedAt, Expr::value(at))
+            .filter(audit_head::Column::Chain.eq(chain))
+            .build(backend),
+    );
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Default)]

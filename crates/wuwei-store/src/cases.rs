@@ -157,13 +157,16 @@ pub async fn add_event(tx: &Tx, town_id: Uuid, case_id: Uuid, at: DateTime<Utc>,
 
 pub async fn insert_case(tx: &mut Tx, actor: &Actor, now: DateTime<Utc>, new: NewCase) -> Result<CaseRow> {
     let mut rows = insert_new_cases(tx, now, vec![(actor.clone(), new)]).await?;
+    // The callers go on to write rows that refer to the case.
+    tx.flush().await?;
     rows.pop().map(|(row, _)| row).ok_or_else(|| StoreError::Invariant("a case without its row".into()))
 }
 
 /// New cases with their first timeline entries, audit entries and figures, numbered in the
 /// order given: a few statements whatever their number (the intake's group commit writes a
 /// batch of reports this way). Every case must be of one town. Returns each case with its
-/// timeline entry, as written.
+/// timeline entry, as written. The rows are queued ([`Tx::write_later`]): a caller that goes
+/// on to write rows referring to them calls [`Tx::flush`] first.
 pub async fn insert_new_cases(
     tx: &mut Tx,
     now: DateTime<Utc>,
@@ -265,12 +268,9 @@ pub async fn insert_new_cases(
         });
         rows.push(row);
     }
-    for chunk in crate::statement_chunks(rows.iter().map(|c| c.clone().into_active_model()).collect()) {
-        case::Entity::insert_many(chunk).exec(tx.db()).await?;
-    }
-    for chunk in crate::statement_chunks(events.iter().map(|e| e.clone().into_active_model()).collect()) {
-        case_event::Entity::insert_many(chunk).exec(tx.db()).await?;
-    }
+    // Queued: sent with the transaction's other writes at its next flush or commit.
+    tx.insert_later(rows.iter().map(|c| c.clone().into_active_model()).collect::<Vec<_>>());
+    tx.insert_later(events.iter().map(|e| e.clone().into_active_model()).collect::<Vec<_>>());
     Ok(rows.into_iter().zip(events).collect())
 }
 

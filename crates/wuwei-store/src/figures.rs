@@ -116,9 +116,14 @@ impl Pending {
     /// Write the changes, in key order (so two PostgreSQL transactions never wait on each
     /// other's rows in opposite orders), skipping rows that cancel out.
     pub(crate) async fn flush(self, db: &impl ConnectionTrait) -> Result<()> {
+        crate::run_together(db, self.statements(db.get_database_backend())).await
+    }
+
+    /// The upserts that [`Pending::flush`] runs, for a caller sending them with other writes.
+    pub(crate) fn statements(self, backend: DbBackend) -> Vec<Statement> {
         let mut rows: Vec<(RollupKey, Counters)> = self.0.into_iter().filter(|(_, c)| !c.is_zero()).collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        upsert_rows(db, &rows).await
+        upsert_statements(backend, &rows)
     }
 }
 
@@ -224,8 +229,7 @@ fn upsert_sql(columns: &[&str], rows: usize, backend: DbBackend) -> String {
 /// parameter limit allows, naming only the counters that change in some row: a new case
 /// changes the same few counters in each of its ten rows, so that is one short statement inside
 /// the writer's lock instead of ten (rows without a change of a named counter add 0).
-async fn upsert_rows(db: &impl ConnectionTrait, rows: &[(RollupKey, Counters)]) -> Result<()> {
-    let backend = db.get_database_backend();
+fn upsert_statements(backend: DbBackend, rows: &[(RollupKey, Counters)]) -> Vec<Statement> {
     let names = counter_columns();
     let mut changed = vec![false; names.len()];
     for (_, c) in rows {
@@ -239,11 +243,12 @@ async fn upsert_rows(db: &impl ConnectionTrait, rows: &[(RollupKey, Counters)]) 
     }
     let picked: Vec<usize> = (0..names.len()).filter(|i| changed.get(*i).copied().unwrap_or(false)).collect();
     if picked.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
     let columns: Vec<&str> = picked.iter().filter_map(|i| names.get(*i)).map(String::as_str).collect();
     let per_row = KEY_COLUMNS.len() + columns.len();
     let chunk_rows = (MAX_PARAMETERS / per_row).clamp(1, UPSERT_CHUNK);
+    let mut out = Vec::new();
     for chunk in rows.chunks(chunk_rows) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
         for (k, c) in chunk {
@@ -251,10 +256,9 @@ async fn upsert_rows(db: &impl ConnectionTrait, rows: &[(RollupKey, Counters)]) 
             let all = c.values();
             values.extend(picked.iter().map(|i| Value::from(all.get(*i).copied().unwrap_or(0))));
         }
-        db.execute_raw(Statement::from_sql_and_values(backend, upsert_sql(&columns, chunk.len(), backend), values))
-            .await?;
+        out.push(Statement::from_sql_and_values(backend, upsert_sql(&columns, chunk.len(), backend), values));
     }
-    Ok(())
+    out
 }
 
 /// Add what `cases` count for to the rollup (for bulk loads of cases that bypass [`track`]),

@@ -39,6 +39,28 @@ pub async fn store(
     Ok(())
 }
 
+/// [`store`], queued with the transaction's other writes ([`Tx::write_later`]): a key stored
+/// twice fails the commit, not this call.
+pub fn store_later(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    key_hash: &str,
+    user_id: Uuid,
+    request_hash: &str,
+    status: u16,
+    body: &str,
+) {
+    let row = idempotency::ActiveModel {
+        key_hash: Set(key_hash.to_string()),
+        user_id: Set(user_id),
+        request_hash: Set(request_hash.to_string()),
+        status_code: Set(i32::from(status)),
+        response_body: Set(body.to_string()),
+        created_at: Set(now),
+    };
+    tx.insert_later(vec![row]);
+}
+
 pub async fn purge(tx: &Tx, now: DateTime<Utc>) -> Result<u64> {
     Ok(idempotency::Entity::delete_many()
         .filter(idempotency::Column::CreatedAt.lt(now - chrono::Duration::hours(KEEP_HOURS)))

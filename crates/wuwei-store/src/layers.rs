@@ -3,7 +3,9 @@
 //! and stored as imported; points are tested against it in memory by the server.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -186,8 +188,8 @@ pub const TAG_CHARS: usize = 32;
 pub type CaseTags = (Uuid, Vec<(String, Option<Uuid>)>);
 
 /// Add tags to cases of one town (existing ones are kept): multi-row statements, whatever the
-/// number of cases.
-pub async fn tag_cases(tx: &Tx, now: DateTime<Utc>, town_id: Uuid, tags: &[CaseTags]) -> Result<()> {
+/// number of cases, queued on the transaction ([`Tx::write_later`]).
+pub fn tag_cases(tx: &mut Tx, now: DateTime<Utc>, town_id: Uuid, tags: &[CaseTags]) {
     let rows: Vec<case_tag::ActiveModel> = tags
         .iter()
         .flat_map(|(case_id, tags)| {
@@ -200,10 +202,10 @@ pub async fn tag_cases(tx: &Tx, now: DateTime<Utc>, town_id: Uuid, tags: &[CaseT
             })
         })
         .collect();
+    let backend = tx.db().get_database_backend();
     for chunk in crate::statement_chunks(rows) {
-        case_tag::Entity::insert_many(chunk).on_conflict_do_nothing().exec(tx.db()).await?;
+        tx.write_later(case_tag::Entity::insert_many(chunk).on_conflict_do_nothing().build(backend));
     }
-    Ok(())
 }
 
 pub async fn case_tags(db: &impl Conn, town_id: Uuid, case_id: Uuid) -> Result<Vec<String>> {

@@ -42,7 +42,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqliteTransactionMode,
-    SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    SqlxPostgresConnector, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::Value;
@@ -331,6 +331,7 @@ impl Store {
             figures: Default::default(),
             auth_epoch: self.auth_epoch.clone(),
             auth_changed: false,
+            later: Vec::new(),
         })
     }
 
@@ -404,6 +405,8 @@ pub struct Tx {
     auth_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// This transaction changed who may act: move the epoch once it is committed.
     auth_changed: bool,
+    /// Writes queued by [`Tx::write_later`], sent together at [`Tx::flush`] or commit.
+    later: Vec<Statement>,
 }
 
 impl Tx {
@@ -420,9 +423,34 @@ impl Tx {
         self.audits.push(draft);
     }
 
+    /// Queue a write whose outcome nothing reads (no rows back, no count checked) and that no
+    /// later read of this transaction depends on until [`Tx::flush`]: the queued writes go to
+    /// the database together, on SQLite as one call (see [`run_together`]). Commit flushes.
+    pub(crate) fn write_later(&mut self, statement: Statement) {
+        self.later.push(statement);
+    }
+
+    /// [`Tx::write_later`] for rows to insert, in multi-row statements of the fixed sizes.
+    pub(crate) fn insert_later<A>(&mut self, rows: Vec<A>)
+    where
+        A: sea_orm::ActiveModelTrait,
+    {
+        let backend = self.txn.get_database_backend();
+        for chunk in statement_chunks(rows) {
+            self.later
+                .push(sea_orm::QueryTrait::build(&<A::Entity as sea_orm::EntityTrait>::insert_many(chunk), backend));
+        }
+    }
+
+    /// Send the writes queued by [`Tx::write_later`], in the order queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        let queued = std::mem::take(&mut self.later);
+        run_together(&self.txn, queued).await
+    }
+
     /// Append the audit entries to their chains and commit, all or nothing.
     pub async fn commit(self, now: DateTime<Utc>) -> Result<()> {
-        let Tx { txn, audits, audited, _guard, figures, auth_epoch, auth_changed, .. } = self;
+        let Tx { txn, audits, audited, _guard, figures, auth_epoch, auth_changed, later, backend } = self;
         if audited && audits.is_empty() {
             // Every change leaves a trace: a write path that forgot its audit entry is a bug.
             return Err(StoreError::Invariant("a write transaction committed without an audit entry".into()));
@@ -433,9 +461,28 @@ impl Tx {
         }
         // Chains are locked in a fixed (sorted) order so two transactions never deadlock.
         let at = now.trunc_subsecs(6);
-        figures.flush(&txn).await?;
-        for (chain, drafts) in by_chain {
-            audit::append(&txn, &chain, at, drafts).await?;
+        let mut writes = later;
+        let db_backend = txn.get_database_backend();
+        match backend {
+            // One writer at a time holds the database, so the order of locks is moot: the chain
+            // heads are read first and everything else goes in one call.
+            Backend::Sqlite => {
+                writes.extend(figures.statements(db_backend));
+                for (chain, drafts) in by_chain {
+                    writes.extend(audit::append_statements(&txn, &chain, at, drafts).await?);
+                }
+                run_together(&txn, writes).await?;
+            }
+            // Rows are locked as they are written: the queued writes, then the rollup, then the
+            // chain heads (FOR UPDATE) last, as before the queue existed.
+            Backend::Postgres => {
+                run_together(&txn, writes).await?;
+                run_together(&txn, figures.statements(db_backend)).await?;
+                for (chain, drafts) in by_chain {
+                    let statements = audit::append_statements(&txn, &chain, at, drafts).await?;
+                    run_together(&txn, statements).await?;
+                }
+            }
         }
         txn.commit().await?;
         if auth_changed {
@@ -448,6 +495,49 @@ impl Tx {
     pub(crate) fn auth_changed(&mut self) {
         self.auth_changed = true;
     }
+}
+
+/// Run write statements in order. On SQLite they go to the driver as one call: its thread runs
+/// them one after the other (binding the `?` values in turn), so a batch of a dozen statements
+/// costs one hand-off to that thread and back instead of a dozen, which under load was most of
+/// a group commit's time. PostgreSQL's extended protocol takes one statement per call.
+pub(crate) async fn run_together(db: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<()> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            for group in fuse_statements(statements) {
+                db.execute_raw(group).await?;
+            }
+        }
+        _ => {
+            for statement in statements {
+                db.execute_raw(statement).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Statements fused into one call at most (a bound on the text prepared at once).
+const FUSED_STATEMENTS: usize = 64;
+
+/// SQLite statements joined into calls of up to [`FUSED_STATEMENTS`], their values in order.
+/// Only `?` placeholders (as sea-query and this crate write them for SQLite) bind in turn.
+fn fuse_statements(statements: Vec<Statement>) -> Vec<Statement> {
+    let mut out = Vec::new();
+    let mut rest = statements.into_iter().peekable();
+    while rest.peek().is_some() {
+        let mut sql = String::new();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for s in rest.by_ref().take(FUSED_STATEMENTS) {
+            sql.push_str(s.sql.trim_end().trim_end_matches(';'));
+            sql.push_str(";\n");
+            if let Some(v) = s.values {
+                values.extend(v.0);
+            }
+        }
+        out.push(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values));
+    }
+    out
 }
 
 /// Rows written per multi-row statement, largest first: the powers of two, so that any count up
@@ -509,7 +599,30 @@ pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
-    use super::{lookup_chunks, statement_chunks};
+    use super::{FUSED_STATEMENTS, fuse_statements, lookup_chunks, statement_chunks};
+    use sea_orm::{DbBackend, Statement, Value};
+
+    #[test]
+    fn fused_statements_keep_their_order_and_their_values_in_turn() {
+        let statements: Vec<Statement> = (0..FUSED_STATEMENTS as i64 + 2)
+            .map(|n| {
+                Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO t (a, b) VALUES (?, ?);",
+                    [n.into(), (n * 10).into()],
+                )
+            })
+            .collect();
+        let fused = fuse_statements(statements);
+        assert_eq!(fused.len(), 2);
+        assert_eq!(fused[0].sql.matches("INSERT").count(), FUSED_STATEMENTS);
+        assert!(!fused[0].sql.contains(";;"), "{}", fused[0].sql);
+        assert_eq!(fused[1].sql, "INSERT INTO t (a, b) VALUES (?, ?);\nINSERT INTO t (a, b) VALUES (?, ?);\n");
+        let n = FUSED_STATEMENTS as i64;
+        let values = fused[1].values.clone().map(|v| v.0).unwrap_or_default();
+        assert_eq!(values, vec![Value::from(n), Value::from(n * 10), Value::from(n + 1), Value::from((n + 1) * 10)]);
+        assert!(fuse_statements(Vec::new()).is_empty());
+    }
 
     #[test]
     fn statement_chunks_keep_every_row_once_in_fixed_sizes() {

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -182,6 +182,8 @@ pub async fn post(tx: &mut Tx, actor: &Actor, mut meta: PostingMeta, request: Re
     };
 
     write_many(tx, &[NewPosting { actor, posting: &posting, household_id, reverses_kind }], allow_negative).await?;
+    // The caller may read or post again in this transaction: what was written must be there.
+    tx.flush().await?;
     Ok(Posted { posting, replayed: false })
 }
 
@@ -874,7 +876,8 @@ pub(crate) struct NewPosting<'a> {
 /// Write built postings of one town, consecutive in its chain from the locked head: the posting
 /// rows, their entries, the household running totals, the new balances (checked once more on
 /// this second path), the head, and one audit entry per posting. A few statements whatever the
-/// number of postings, so that a batch of redemptions costs little more than one. Returns each
+/// number of postings, so that a batch of redemptions costs little more than one; all but the
+/// head's move are queued on the transaction ([`Tx::write_later`]). Returns each
 /// posting's household balance after it (0 when the posting did not touch it).
 pub(crate) async fn write_many(
     tx: &mut Tx,
@@ -889,7 +892,8 @@ pub(crate) async fn write_many(
             return Err(StoreError::Invariant(format!("posting {} is not next in the chain", w.posting.id)).into());
         }
     }
-    let db = tx.db();
+    // What this reads (balances) must see what was queued before it.
+    tx.flush().await?;
     let mut posting_rows = Vec::with_capacity(items.len());
     let mut entry_rows = Vec::with_capacity(items.len() * 2);
     for w in items {
@@ -924,12 +928,8 @@ pub(crate) async fn write_many(
             });
         }
     }
-    for chunk in statement_chunks(posting_rows) {
-        points_posting::Entity::insert_many(chunk).exec(db).await?;
-    }
-    for chunk in statement_chunks(entry_rows) {
-        points_entry::Entity::insert_many(chunk).exec(db).await?;
-    }
+    tx.insert_later(posting_rows);
+    tx.insert_later(entry_rows);
 
     // The household's running totals by kind (a reversal counts against its original's kind),
     // summed per (household, bucket) first: one upsert may not touch a row twice.
@@ -941,7 +941,7 @@ pub(crate) async fn write_many(
         }
     }
     totals.retain(|_, d| *d != 0);
-    let backend = db.get_database_backend();
+    let backend = tx.db().get_database_backend();
     for chunk in statement_chunks(totals.into_iter().collect()) {
         let mut sql = String::from("INSERT INTO points_household_total (town_id, household_id, bucket, total) VALUES ");
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 4);
@@ -962,7 +962,7 @@ pub(crate) async fn write_many(
                  DO UPDATE SET total = points_household_total.total + excluded.total"
             }
         });
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        tx.write_later(Statement::from_sql_and_values(backend, sql, values));
     }
 
     // Balances: read once, moved posting by posting (each checked), written once.
@@ -977,7 +977,7 @@ pub(crate) async fn write_many(
         for b in points_balance::Entity::find()
             .filter(points_balance::Column::TownId.eq(town_id))
             .filter(points_balance::Column::AccountId.is_in(chunk))
-            .all(db)
+            .all(tx.db())
             .await?
         {
             if let Some(kind) = AccountKind::parse(&b.account_kind) {
@@ -1021,7 +1021,7 @@ pub(crate) async fn write_many(
         })
         .collect();
     for chunk in statement_chunks(changed) {
-        points_balance::Entity::insert_many(chunk)
+        let upsert = points_balance::Entity::insert_many(chunk)
             .on_conflict(
                 sea_orm::sea_query::OnConflict::columns([
                     points_balance::Column::TownId,
@@ -1031,8 +1031,8 @@ pub(crate) async fn write_many(
                 .update_columns([points_balance::Column::Balance, points_balance::Column::UpdatedAt])
                 .to_owned(),
             )
-            .exec(db)
-            .await?;
+            .build(backend);
+        tx.write_later(upsert);
     }
 
     let moved = points_head::Entity::update_many()
@@ -1041,7 +1041,7 @@ pub(crate) async fn write_many(
         .col_expr(points_head::Column::UpdatedAt, Expr::value(last.posting.at))
         .filter(points_head::Column::TownId.eq(town_id))
         .filter(points_head::Column::Seq.eq(first.posting.seq - 1))
-        .exec(db)
+        .exec(tx.db())
         .await?;
     if moved.rows_affected != 1 {
         return Err(StoreError::Invariant(format!("points head of town {town_id} moved under its lock")).into());

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -857,15 +857,17 @@ pub async fn redeem_batch(
             row.reset_all()
         })
         .collect();
+    // The rest of the batch's writes are queued and go to the database together at commit.
+    let backend = tx.db().get_database_backend();
     for chunk in statement_chunks(shelves) {
-        points_goods::Entity::insert_many(chunk)
+        let upsert = points_goods::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([points_goods::Column::TownId, points_goods::Column::Id])
                     .update_columns([points_goods::Column::Stock, points_goods::Column::UpdatedAt])
                     .to_owned(),
             )
-            .exec(tx.db())
-            .await?;
+            .build(backend);
+        tx.write_later(upsert);
     }
 
     let mut movement_rows = Vec::new();
@@ -935,9 +937,9 @@ pub async fn redeem_batch(
             .extend(line_rows.iter().cloned().map(|l| points_redemption_line::ActiveModel::from(l).reset_all()));
         done.insert(a.index, Redemption { row, lines: line_rows });
     }
-    insert_chunked(tx, movement_rows).await?;
-    insert_chunked(tx, redemption_rows).await?;
-    insert_chunked(tx, line_rows_all).await?;
+    tx.insert_later(movement_rows);
+    tx.insert_later(redemption_rows);
+    tx.insert_later(line_rows_all);
 
     Ok(out
         .into_iter()
@@ -1009,17 +1011,6 @@ fn decide(
             goods_name: goods_id.and_then(|g| goods.get(&g).map(|g| g.name.clone())),
         }
     })
-}
-
-/// Insert rows in multi-row statements of a few fixed sizes (see [`statement_chunks`]).
-async fn insert_chunked<A>(tx: &Tx, rows: Vec<A>) -> Result<()>
-where
-    A: ActiveModelTrait + Send,
-{
-    for chunk in statement_chunks(rows) {
-        A::Entity::insert_many(chunk).exec(tx.db()).await?;
-    }
-    Ok(())
 }
 
 /// Redemptions of a town by idempotency key, with their lines.

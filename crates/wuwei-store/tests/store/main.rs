@@ -5,6 +5,7 @@
 
 mod points;
 mod points_workflow;
+mod queued;
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
