@@ -2,7 +2,8 @@
 //! to notify, and the live stream of changes. HTTP handlers, Open311 and device intake all
 //! create and move cases through here, so the rules hold whichever way a case arrives.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -140,11 +141,48 @@ pub async fn handler_units(state: &AppState, principal: &Principal) -> ApiResult
         .map(|u| u.id)
         .collect();
     if principal.api_token_id.is_none() {
-        ids.extend(catalog::member_units(db, principal.user_id).await?.into_iter().map(|(_, u)| u));
+        ids.extend(member_units(state, principal.user_id).await?.iter().map(|(_, u)| *u));
     }
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+/// Users' explicit unit memberships, `(town, unit)`, as last read: every new case's answer
+/// asks whether the reporter handles for the unit that took it, and a dispatcher's desk asks on
+/// every request. An entry stands while the store's auth epoch has not moved (a membership
+/// added in this process moves it) and for at most [`MemberUnits::MAX_AGE`] (one added by
+/// another server on the same PostgreSQL); at most [`MemberUnits::MAX_ENTRIES`] are kept.
+#[derive(Default)]
+pub struct MemberUnits {
+    entries: std::sync::Mutex<HashMap<Uuid, (u64, std::time::Instant, Arc<Vec<(Uuid, Uuid)>>)>>,
+}
+
+impl MemberUnits {
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+    pub const MAX_ENTRIES: usize = 4_096;
+}
+
+/// The user's explicit unit memberships, `(town, unit)` (see [`MemberUnits`]).
+pub async fn member_units(state: &AppState, user_id: Uuid) -> ApiResult<Arc<Vec<(Uuid, Uuid)>>> {
+    let cache = &state.0.member_units;
+    // Read before the rows (see `Store::auth_epoch`): a change made meanwhile ends the entry.
+    let epoch = state.store().auth_epoch();
+    if let Ok(entries) = cache.entries.lock()
+        && let Some((e, at, units)) = entries.get(&user_id)
+        && *e == epoch
+        && at.elapsed() < MemberUnits::MAX_AGE
+    {
+        return Ok(units.clone());
+    }
+    let units = Arc::new(catalog::member_units(state.store().db(), user_id).await?);
+    if let Ok(mut entries) = cache.entries.lock() {
+        if entries.len() >= MemberUnits::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(user_id, (epoch, std::time::Instant::now(), units.clone()));
+    }
+    Ok(units)
 }
 
 /// The regions whose grid or village committee units the principal handles for.
@@ -184,10 +222,7 @@ pub async fn capacities_on_new(
                 && u.region_id.is_some_and(|r| handler_regions(principal).contains(&r));
             by_region
                 || (principal.api_token_id.is_none()
-                    && catalog::member_units(state.store().db(), principal.user_id)
-                        .await?
-                        .iter()
-                        .any(|(_, id)| *id == u.id))
+                    && member_units(state, principal.user_id).await?.iter().any(|(_, id)| *id == u.id))
         }
     };
     if c.handler_id == Some(principal.user_id) || handles {

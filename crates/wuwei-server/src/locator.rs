@@ -15,7 +15,7 @@ use wuwei_store::{Store, regions};
 const MAX_AGE: Duration = Duration::from_secs(60);
 
 pub struct Locator {
-    towns: RwLock<HashMap<Uuid, (Instant, Arc<TownIndex>)>>,
+    towns: RwLock<HashMap<Uuid, (Instant, Arc<TownIndex>, Arc<HashMap<Uuid, String>>)>>,
 }
 
 impl Default for Locator {
@@ -36,18 +36,39 @@ impl Locator {
     }
 
     pub async fn town(&self, store: &Store, town_id: Uuid) -> wuwei_store::Result<Arc<TownIndex>> {
+        Ok(self.entry(store, town_id).await?.0)
+    }
+
+    /// The names of regions of the town, from the same read as its index (a new case's answer
+    /// names its village and grid without a read of its own). Ids not of the town are left out.
+    pub async fn names(
+        &self,
+        store: &Store,
+        town_id: Uuid,
+        ids: &[Uuid],
+    ) -> wuwei_store::Result<HashMap<Uuid, String>> {
+        let names = self.entry(store, town_id).await?.1;
+        Ok(ids.iter().filter_map(|id| names.get(id).map(|n| (*id, n.clone()))).collect())
+    }
+
+    async fn entry(
+        &self,
+        store: &Store,
+        town_id: Uuid,
+    ) -> wuwei_store::Result<(Arc<TownIndex>, Arc<HashMap<Uuid, String>>)> {
         if let Ok(m) = self.towns.read()
-            && let Some((built, index)) = m.get(&town_id)
+            && let Some((built, index, names)) = m.get(&town_id)
             && built.elapsed() < MAX_AGE
         {
-            return Ok(index.clone());
+            return Ok((index.clone(), names.clone()));
         }
         let rows = regions::town_regions(store.db(), town_id).await?;
         let index = Arc::new(build(town_id, &rows));
+        let names: Arc<HashMap<Uuid, String>> = Arc::new(rows.iter().map(|r| (r.id, r.name.clone())).collect());
         if let Ok(mut m) = self.towns.write() {
-            m.insert(town_id, (Instant::now(), index.clone()));
+            m.insert(town_id, (Instant::now(), index.clone(), names.clone()));
         }
-        Ok(index)
+        Ok((index, names))
     }
 }
 

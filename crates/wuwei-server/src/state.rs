@@ -201,6 +201,8 @@ pub struct Inner {
     pub case_writer: std::sync::OnceLock<crate::caseflow::CaseWriter>,
     /// Signed-in sessions as last read (see `auth::SessionCache`).
     pub sessions: crate::auth::SessionCache,
+    /// Users' explicit unit memberships as last read (see `caseflow::MemberUnits`).
+    pub member_units: crate::caseflow::MemberUnits,
 }
 
 /// Cheap to clone; shared by every request.
@@ -226,6 +228,7 @@ impl AppState {
             redeemer: std::sync::OnceLock::new(),
             case_writer: std::sync::OnceLock::new(),
             sessions: crate::auth::SessionCache::default(),
+            member_units: crate::caseflow::MemberUnits::default(),
         }))
     }
 

@@ -425,12 +425,15 @@ pub async fn units_at_regions(db: &impl ConnectionTrait, town_id: Uuid, region_i
     Ok(out)
 }
 
-pub async fn add_member(tx: &Tx, town_id: Uuid, unit_id: Uuid, user_id: Uuid) -> Result<()> {
+/// Make a user a member of a unit. Memberships decide whom a case is handled by, so the
+/// change moves the store's auth epoch (callers keep memberships while it stands).
+pub async fn add_member(tx: &mut Tx, town_id: Uuid, unit_id: Uuid, user_id: Uuid) -> Result<()> {
     let exists = unit_member::Entity::find_by_id((town_id, unit_id, user_id)).one(tx.db()).await?;
     if exists.is_none() {
         unit_member::ActiveModel { town_id: Set(town_id), unit_id: Set(unit_id), user_id: Set(user_id) }
             .insert(tx.db())
             .await?;
+        tx.auth_changed();
     }
     Ok(())
 }

@@ -297,9 +297,9 @@ pub async fn detail(state: &AppState, auth: &Auth, c: CaseRow) -> ApiResult<Case
 }
 
 /// The answer to a new case, from what the write batch knew: its only timeline entry, its
-/// category, unit and tags, no attachments, supervisions or merged reporters yet. Two reads
-/// (the region names, and the principal's units when an office took the case) instead of a
-/// dozen.
+/// category, unit and tags, no attachments, supervisions or merged reporters yet. The region
+/// names come from the locate index's read and the principal's units from their cache
+/// (`caseflow::member_units`), so it usually reads nothing.
 pub async fn detail_of_new(state: &AppState, auth: &Auth, new: caseflow::Created) -> ApiResult<CaseDetail> {
     let caseflow::Created { row: c, event, category, unit, tags, city_id } = new;
     let capacities = caseflow::capacities_on_new(state, &auth.principal, &c, unit.as_ref(), city_id).await?;
@@ -313,7 +313,7 @@ pub async fn detail_of_new(state: &AppState, auth: &Auth, new: caseflow::Created
     let n = Names {
         categories: HashMap::from([(category.id, category)]),
         units: unit.map(|u| (u.id, u)).into_iter().collect(),
-        regions: regions::names_of(state.store().db(), &ids).await?,
+        regions: state.0.locator.names(state.store(), c.town_id, &ids).await?,
     };
     let parts = DetailParts {
         summary: summary(&c, &n),
