@@ -9,6 +9,7 @@
 //! most `max_batch` run together. A batch that panics answers its requests
 //! [`BatchError::Gone`] (500) and the worker goes on with the next.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +23,52 @@ pub enum BatchError {
     /// The worker stopped (the server is shutting down) or the job's batch panicked.
     #[error("the write worker is gone")]
     Gone,
+}
+
+/// Run a batch's jobs in the groups that share a transaction (the jobs of one town), each group
+/// through `together`, and give each job its own outcome, in the order given. A group failing
+/// as a whole (a database error, two jobs under one idempotency key) is run again job by job,
+/// so that one bad job costs the others only a retry. `lost` is the outcome of a job that
+/// `together` left without one (a bug).
+pub async fn per_group<'a, J, K, T, E, F, Fut>(
+    what: &'static str,
+    jobs: &'a [J],
+    key: impl Fn(&J) -> K,
+    together: F,
+    lost: impl Fn() -> E,
+) -> Vec<Result<T, E>>
+where
+    K: Ord,
+    E: std::fmt::Debug,
+    // The group by value (not a borrowed slice): the future then holds references of one
+    // lifetime, which keeps it `Send` for the worker.
+    F: Fn(Vec<&'a J>) -> Fut,
+    Fut: Future<Output = Result<Vec<Result<T, E>>, E>>,
+{
+    let mut groups: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+    for (i, j) in jobs.iter().enumerate() {
+        groups.entry(key(j)).or_default().push(i);
+    }
+    let mut out: Vec<Option<Result<T, E>>> = jobs.iter().map(|_| None).collect();
+    for indexes in groups.into_values() {
+        let group: Vec<&J> = indexes.iter().map(|&i| &jobs[i]).collect();
+        match together(group.clone()).await {
+            Ok(outcomes) => {
+                for (&i, o) in indexes.iter().zip(outcomes) {
+                    out[i] = Some(o);
+                }
+            }
+            Err(e) if group.len() == 1 => out[indexes[0]] = Some(Err(e)),
+            Err(e) => {
+                tracing::warn!(error = ?e, jobs = group.len(), "a {what} batch failed; running its jobs one by one");
+                for (&i, job) in indexes.iter().zip(&group) {
+                    let alone = together(vec![*job]).await;
+                    out[i] = Some(alone.and_then(|mut o| o.pop().unwrap_or_else(|| Err(lost()))));
+                }
+            }
+        }
+    }
+    out.into_iter().map(|o| o.unwrap_or_else(|| Err(lost()))).collect()
 }
 
 impl From<BatchError> for crate::error::ApiError {

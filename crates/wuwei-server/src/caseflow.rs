@@ -155,8 +155,11 @@ pub async fn handler_units(state: &AppState, principal: &Principal) -> ApiResult
 /// another server on the same PostgreSQL); at most [`MemberUnits::MAX_ENTRIES`] are kept.
 #[derive(Default)]
 pub struct MemberUnits {
-    entries: std::sync::Mutex<HashMap<Uuid, (u64, std::time::Instant, Arc<Vec<(Uuid, Uuid)>>)>>,
+    entries: std::sync::Mutex<HashMap<Uuid, MemberUnitsEntry>>,
 }
+
+/// The auth epoch it was read under, when, and the memberships `(town, unit)`.
+type MemberUnitsEntry = (u64, std::time::Instant, Arc<Vec<(Uuid, Uuid)>>);
 
 impl MemberUnits {
     pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -866,33 +869,14 @@ impl AppState {
 /// one by one, so that one report's trouble is only its own.
 async fn create_jobs(state: &AppState, jobs: &[CaseJob]) -> Vec<ApiResult<Created>> {
     let now = state.now();
-    let mut by_town: std::collections::BTreeMap<Uuid, Vec<usize>> = std::collections::BTreeMap::new();
-    for (i, j) in jobs.iter().enumerate() {
-        by_town.entry(j.town_id).or_default().push(i);
-    }
-    let mut out: Vec<Option<ApiResult<Created>>> = jobs.iter().map(|_| None).collect();
-    for indexes in by_town.into_values() {
-        let group: Vec<&CaseJob> = indexes.iter().map(|&i| &jobs[i]).collect();
-        match create_together(state, now, &group).await {
-            Ok(outcomes) => {
-                for (&i, o) in indexes.iter().zip(outcomes) {
-                    out[i] = Some(o);
-                }
-            }
-            Err(e) if group.len() == 1 => out[indexes[0]] = Some(Err(e)),
-            Err(e) => {
-                tracing::warn!(status = %e.status, code = e.code, reports = group.len(), "a case batch failed; writing its reports one by one");
-                for (&i, job) in indexes.iter().zip(&group) {
-                    out[i] = Some(
-                        create_together(state, now, std::slice::from_ref(job))
-                            .await
-                            .and_then(|mut o| o.pop().unwrap_or_else(|| Err(ApiError::internal()))),
-                    );
-                }
-            }
-        }
-    }
-    out.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal()))).collect()
+    crate::batch::per_group(
+        "case",
+        jobs,
+        |j| j.town_id,
+        |group: Vec<&CaseJob>| async move { create_together(state, now, &group).await },
+        ApiError::internal,
+    )
+    .await
 }
 
 /// One transaction for reports of one town: the town, its categories, deadline policies and

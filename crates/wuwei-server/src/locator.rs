@@ -15,8 +15,11 @@ use wuwei_store::{Store, regions};
 const MAX_AGE: Duration = Duration::from_secs(60);
 
 pub struct Locator {
-    towns: RwLock<HashMap<Uuid, (Instant, Arc<TownIndex>, Arc<HashMap<Uuid, String>>)>>,
+    towns: RwLock<HashMap<Uuid, TownEntry>>,
 }
+
+/// When it was built, the town's locate index and its regions' names.
+type TownEntry = (Instant, Arc<TownIndex>, Arc<HashMap<Uuid, String>>);
 
 impl Default for Locator {
     fn default() -> Self {

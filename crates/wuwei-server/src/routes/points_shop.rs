@@ -965,36 +965,18 @@ impl AppState {
 /// redeemed again one by one, so that one basket's trouble is only its own.
 async fn redeem_jobs(state: &AppState, jobs: &[RedeemJob]) -> Vec<Result<shop::Redeemed, RedeemError>> {
     let now = state.now();
-    let mut by_town: std::collections::BTreeMap<Uuid, Vec<usize>> = std::collections::BTreeMap::new();
-    for (i, j) in jobs.iter().enumerate() {
-        by_town.entry(j.store.town_id).or_default().push(i);
-    }
-    let mut out: Vec<Option<Result<shop::Redeemed, RedeemError>>> = jobs.iter().map(|_| None).collect();
-    for indexes in by_town.into_values() {
-        let counters: Vec<shop::Counter<'_>> = indexes
-            .iter()
-            .map(|&i| shop::Counter { clerk: &jobs[i].clerk, store: &jobs[i].store, req: &jobs[i].req })
-            .collect();
-        match redeem_together(state, now, &counters).await {
-            Ok(outcomes) => {
-                for (&i, o) in indexes.iter().zip(outcomes) {
-                    out[i] = Some(o);
-                }
-            }
-            Err(e) if counters.len() == 1 => out[indexes[0]] = Some(Err(e)),
-            Err(e) => {
-                tracing::warn!(error = %e, baskets = counters.len(), "a redemption batch failed; redeeming its baskets one by one");
-                for (&i, c) in indexes.iter().zip(&counters) {
-                    out[i] = Some(redeem_together(state, now, std::slice::from_ref(c)).await.and_then(|mut o| {
-                        o.pop().unwrap_or_else(|| Err(RedeemError::Store(StoreError::Invariant("no outcome".into()))))
-                    }));
-                }
-            }
-        }
-    }
-    out.into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(RedeemError::Store(StoreError::Invariant("a basket without outcome".into())))))
-        .collect()
+    crate::batch::per_group(
+        "redemption",
+        jobs,
+        |j| j.store.town_id,
+        |group: Vec<&RedeemJob>| async move {
+            let counters: Vec<shop::Counter<'_>> =
+                group.iter().map(|j| shop::Counter { clerk: &j.clerk, store: &j.store, req: &j.req }).collect();
+            redeem_together(state, now, &counters).await
+        },
+        || RedeemError::Store(StoreError::Invariant("a basket without outcome".into())),
+    )
+    .await
 }
 
 /// One transaction for baskets of one town; committed when any was redeemed.
