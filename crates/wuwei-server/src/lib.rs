@@ -29,12 +29,6 @@ pub mod routes;
 pub mod state;
 pub mod web;
 
-/// Every binary linking the server (the `wuwei` command, the benchmarks, the tests) allocates
-/// through mimalloc: under the group commits' load glibc's malloc and free (with its chunk
-/// consolidation) were about a seventh of all CPU time in a profile of the redemption bench.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
