@@ -26,16 +26,7 @@ pub async fn store(
     status: u16,
     body: &str,
 ) -> Result<()> {
-    idempotency::ActiveModel {
-        key_hash: Set(key_hash.to_string()),
-        user_id: Set(user_id),
-        request_hash: Set(request_hash.to_string()),
-        status_code: Set(i32::from(status)),
-        response_body: Set(body.to_string()),
-        created_at: Set(now),
-    }
-    .insert(tx.db())
-    .await?;
+    row(now, key_hash, user_id, request_hash, status, body).insert(tx.db()).await?;
     Ok(())
 }
 
@@ -50,15 +41,25 @@ pub fn store_later(
     status: u16,
     body: &str,
 ) {
-    let row = idempotency::ActiveModel {
+    tx.insert_later(vec![row(now, key_hash, user_id, request_hash, status, body)]);
+}
+
+fn row(
+    now: DateTime<Utc>,
+    key_hash: &str,
+    user_id: Uuid,
+    request_hash: &str,
+    status: u16,
+    body: &str,
+) -> idempotency::ActiveModel {
+    idempotency::ActiveModel {
         key_hash: Set(key_hash.to_string()),
         user_id: Set(user_id),
         request_hash: Set(request_hash.to_string()),
         status_code: Set(i32::from(status)),
         response_body: Set(body.to_string()),
         created_at: Set(now),
-    };
-    tx.insert_later(vec![row]);
+    }
 }
 
 pub async fn purge(tx: &Tx, now: DateTime<Utc>) -> Result<u64> {
