@@ -140,16 +140,15 @@ pub async fn press(
             }
         }
         Caller::Resident { user_id, idem: Some(k), .. } => {
-            wuwei_store::idempotency::store(
-                &tx,
-                now,
-                &k.key_hash,
-                *user_id,
-                &k.request_hash,
-                200,
-                &site.origin_id.to_string(),
-            )
-            .await?;
+            let body = site.origin_id.to_string();
+            let answer = wuwei_store::idempotency::Answer {
+                key_hash: &k.key_hash,
+                user_id: *user_id,
+                request_hash: &k.request_hash,
+                status: 200,
+                body: &body,
+            };
+            wuwei_store::idempotency::store(&mut tx, now, answer).await?;
         }
         Caller::Resident { idem: None, .. } => {}
     }

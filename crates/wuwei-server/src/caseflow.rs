@@ -919,15 +919,15 @@ async fn create_together(
             .unwrap_or_else(|| rules::DeadlinePolicy::default_for(input.priority));
         let case_id = Uuid::now_v7();
         if let Some(k) = &job.idem {
-            wuwei_store::idempotency::store_later(
-                &mut tx,
-                now,
-                &k.key_hash,
-                job.user_id,
-                &k.request_hash,
-                201,
-                &case_id.to_string(),
-            );
+            let body = case_id.to_string();
+            let answer = wuwei_store::idempotency::Answer {
+                key_hash: &k.key_hash,
+                user_id: job.user_id,
+                request_hash: &k.request_hash,
+                status: 201,
+                body: &body,
+            };
+            wuwei_store::idempotency::store_later(&mut tx, now, answer);
         }
         let unit = router.route(&mut tx, now, &categories, category, &place).await?;
         let unit_id = unit.as_ref().map(|u| u.id);

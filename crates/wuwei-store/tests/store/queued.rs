@@ -2,7 +2,7 @@
 //! at commit; on a failure nothing of the transaction stays.
 
 use uuid::Uuid;
-use wuwei_store::idempotency::{self, store_later};
+use wuwei_store::idempotency::{self, Answer};
 use wuwei_store::{Actor, AuditDraft, Tx};
 
 use crate::{TestDb, t0};
@@ -19,6 +19,11 @@ fn audit(tx: &mut Tx, town_id: Uuid) {
     });
 }
 
+fn queue(tx: &mut Tx, user_id: Uuid, key: &str, body: &str) {
+    let answer = Answer { key_hash: key, user_id, request_hash: "request", status: 201, body };
+    idempotency::store_later(tx, t0(), answer);
+}
+
 async fn body(tx: &Tx, key: &str) -> Option<String> {
     idempotency::find(tx.db(), key).await.unwrap().map(|r| r.response_body)
 }
@@ -30,12 +35,12 @@ async fn queued_writes_land_in_order_at_flush_and_commit_and_not_at_all_when_one
 
     let mut tx = db.store.begin().await.unwrap();
     for k in ["a", "b", "c"] {
-        store_later(&mut tx, t0(), k, user, "request", 201, &format!("body {k}"));
+        queue(&mut tx, user, k, &format!("body {k}"));
     }
     assert_eq!(body(&tx, "a").await, None, "queued, not yet sent");
     tx.flush().await.unwrap();
     assert_eq!(body(&tx, "b").await.as_deref(), Some("body b"));
-    store_later(&mut tx, t0(), "d", user, "request", 201, "body d");
+    queue(&mut tx, user, "d", "body d");
     audit(&mut tx, town);
     tx.commit(t0()).await.unwrap();
 
@@ -44,8 +49,8 @@ async fn queued_writes_land_in_order_at_flush_and_commit_and_not_at_all_when_one
         assert_eq!(body(&tx, k).await, Some(format!("body {k}")), "key {k}");
     }
     // A key stored twice fails the commit: the write queued before it goes too.
-    store_later(&mut tx, t0(), "e", user, "request", 201, "body e");
-    store_later(&mut tx, t0(), "a", user, "request", 201, "again");
+    queue(&mut tx, user, "e", "body e");
+    queue(&mut tx, user, "a", "again");
     audit(&mut tx, town);
     assert!(tx.commit(t0()).await.is_err());
 
